@@ -1,0 +1,72 @@
+/**
+ * The settings the proxymap service reads from main.cf, parsed once at
+ * start-up: Postfix's own (daemon_timeout, mail_version) and ours (all
+ * prefixed proxymap_; see README "Settings").
+ */
+import type { MainConfig } from "../config/mainCf";
+import { parseTimeSeconds } from "../config/timeValue";
+import { msg } from "../log/msg";
+import type { Gen } from "../protocol/scan";
+
+export interface ServiceSettings {
+  /** Greet new clients with protocol=proxymap_protocol (Postfix 3.6+). */
+  greeting: boolean;
+  /** Reply shape when a malformed request does not show its own. */
+  fallbackGen: Gen;
+  /** Bytes one request may take before its connection is closed. */
+  maxRequestSize: number;
+  /** How long one request may wait on its table (daemon_timeout). */
+  requestTimeoutMs: number;
+}
+
+const DEFAULT_MAX_REQUEST = 1 << 20;
+const DEFAULT_DAEMON_TIMEOUT_S = 18000;
+
+/** [major, minor] of a mail_version such as "3.7.11"; [0, 0] when unknown. */
+export function versionOf(text: string): [number, number] {
+  const m = /^(\d+)\.(\d+)/.exec(text.trim());
+  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
+}
+
+function atLeast(v: [number, number], major: number, minor: number): boolean {
+  return v[0] > major || (v[0] === major && v[1] >= minor);
+}
+
+export function serviceSettings(config: MainConfig, _writer: boolean): ServiceSettings {
+  const version = versionOf(config.get("mail_version"));
+  return {
+    greeting: greetingSetting(config.get("proxymap_protocol_greeting"), version),
+    fallbackGen: atLeast(version, 3, 11) ? "instance" : "classic",
+    maxRequestSize: positiveInt(config, "proxymap_max_request_size", DEFAULT_MAX_REQUEST),
+    requestTimeoutMs:
+      1000 * (parseTimeSeconds(config.get("daemon_timeout")) ?? DEFAULT_DAEMON_TIMEOUT_S),
+  };
+}
+
+function greetingSetting(value: string, version: [number, number]): boolean {
+  switch (value.trim().toLowerCase()) {
+    case "yes":
+      return true;
+    case "no":
+      return false;
+    case "":
+    case "auto":
+      // Unknown version (no Postfix installed): greet, as every supported
+      // Postfix since 3.6 expects.
+      return version[0] === 0 || atLeast(version, 3, 6);
+    default:
+      msg.warn(`proxymap_protocol_greeting: unknown value "${value}"; using auto`);
+      return greetingSetting("auto", version);
+  }
+}
+
+function positiveInt(config: MainConfig, name: string, fallback: number): number {
+  const text = config.get(name).trim();
+  if (text === "") return fallback;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n <= 0) {
+    msg.warn(`${name}: bad value "${text}"; using ${fallback}`);
+    return fallback;
+  }
+  return n;
+}

@@ -1,0 +1,70 @@
+/**
+ * The table-driver interface: what every table type (one module per Postfix
+ * type, src/tables/<type>.ts) implements, and what the service calls.
+ *
+ * Strings here are BYTE STRINGS: every char code is one byte 0..255 (the wire
+ * bytes decoded as latin1). Postfix tables are byte-oriented C strings; keeping
+ * bytes 1:1 means 8-bit keys and values survive untouched. A driver that talks
+ * to a library wanting UTF-8 or Buffers converts at its own edge
+ * (Buffer.from(s, "latin1")).
+ *
+ * Results are `T | Promise<T>`: an in-memory table answers synchronously (no
+ * Promise on the hot path); a network table returns a Promise and the service
+ * keeps other clients going meanwhile. Failures are thrown (or rejected) as a
+ * TableError carrying RETRY or CONFIG, like Postfix's dict->error.
+ */
+
+export type Maybe<T> = T | Promise<T>;
+
+/** Postfix's DICT_ERR_RETRY / DICT_ERR_CONFIG, as proxymap status codes. */
+export type TableErrorKind = "retry" | "config";
+
+export class TableError extends Error {
+  constructor(
+    readonly kind: TableErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The operations a driver may have. Absent ones are answered by the service. */
+export interface Table {
+  /**
+   * dict->flags as Postfix keeps them: the open flags plus the implementation
+   * bits (FIXED, PATTERN, MULTI_WRITER) the driver sets. The service overwrites
+   * the request bits (DICT_FLAG_RQST_MASK) before each call, as the reference
+   * does, and replies this value to `open`.
+   */
+  flags: number;
+  /** undefined = not found (NOKEY). `flags` = current dict flags for this call. */
+  lookup(key: string, flags: number): Maybe<string | undefined>;
+  /** true = stored; false = not stored without error (duplicate, NOKEY). */
+  update?(key: string, value: string, flags: number): Maybe<boolean>;
+  /** true = deleted; false = not found. */
+  delete?(key: string, flags: number): Maybe<boolean>;
+  /** fn 0 = first, 1 = next; undefined = end of table (NOKEY). */
+  sequence?(fn: 0 | 1, flags: number): Maybe<[string, string] | undefined>;
+  /** File tables: true when the file on disk is no longer the one loaded. */
+  changed?(): boolean;
+  close?(): Maybe<void>;
+}
+
+/** What a driver's open() receives. */
+export interface OpenArgs {
+  /** The type string, e.g. "texthash". */
+  type: string;
+  /** Everything after the first ':' of "type:name". */
+  name: string;
+  /** The proxywrite service opens O_RDWR|O_CREAT, proxymap O_RDONLY. */
+  write: boolean;
+  /** The dict flags sent with the first request that opened this table. */
+  flags: number;
+}
+
+/** One entry of the static registry (src/tables/registry.ts). */
+export interface TableType {
+  type: string;
+  /** Throw TableError("config"|"retry", text) when the table cannot be opened. */
+  open(args: OpenArgs): Maybe<Table>;
+}
