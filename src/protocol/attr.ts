@@ -32,7 +32,7 @@ export class TokenReader {
   next(): string | undefined {
     const nul = this.buf.indexOf(0, this.pos);
     if (nul < 0 || nul >= this.end) return undefined;
-    const s = this.buf.latin1Slice(this.pos, nul);
+    const s = this.buf.toString("latin1", this.pos, nul);
     this.pos = nul + 1;
     return s;
   }

@@ -3,7 +3,7 @@
  * start-up: Postfix's own (daemon_timeout, mail_version) and ours (all
  * prefixed proxymap_; see README "Settings").
  */
-import type { MainConfig } from "../config/mainCf";
+import { mailVersion, type MainConfig } from "../config/mainCf";
 import { parseTimeSeconds } from "../config/timeValue";
 import { msg } from "../log/msg";
 import type { Gen } from "../protocol/scan";
@@ -22,18 +22,15 @@ export interface ServiceSettings {
 const DEFAULT_MAX_REQUEST = 1 << 20;
 const DEFAULT_DAEMON_TIMEOUT_S = 18000;
 
-/** [major, minor] of a mail_version such as "3.7.11"; [0, 0] when unknown. */
-export function versionOf(text: string): [number, number] {
-  const m = /^(\d+)\.(\d+)/.exec(text.trim());
-  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
-}
-
 function atLeast(v: [number, number], major: number, minor: number): boolean {
   return v[0] > major || (v[0] === major && v[1] >= minor);
 }
 
 export function serviceSettings(config: MainConfig, _writer: boolean): ServiceSettings {
-  const version = versionOf(config.get("mail_version"));
+  // The installed Postfix's version, not main.cf's mail_version: it decides
+  // what its clients speak.
+  const [major, minor] = mailVersion(config);
+  const version: [number, number] = [major, minor];
   return {
     greeting: greetingSetting(config.get("proxymap_protocol_greeting"), version),
     fallbackGen: atLeast(version, 3, 11) ? "instance" : "classic",

@@ -1,0 +1,74 @@
+/**
+ * The installed Postfix's own parameter defaults, unexpanded, as
+ * `postconf -d` prints them (one spawn, a few milliseconds, at start-up).
+ * postconf is looked for in main.cf's command_directory, then /usr/sbin.
+ *
+ * Without a working postconf (Postfix not installed) the built-in table of
+ * Postfix 3.7 defaults (defaults37.ts) is used instead.
+ *
+ * Logs: a warning when postconf cannot be run and the built-in table is used.
+ */
+import { existsSync } from "node:fs";
+import { msg } from "../log/msg";
+import { DEFAULTS_37 } from "./defaults37";
+
+export interface PostfixDefaults {
+  values: Map<string, string>;
+  source: "postconf" | "builtin";
+  /** Where the values came from: the postconf path, or "built-in 3.7 table". */
+  origin: string;
+}
+
+/** Parse `postconf -d` output: "name = value" or "name =" lines. */
+export function parsePostconfOutput(text: string): Map<string, string> {
+  const values = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const sep = line.indexOf(" =");
+    if (sep <= 0) continue;
+    const rest = line.slice(sep + 2);
+    values.set(line.slice(0, sep), rest.startsWith(" ") ? rest.slice(1) : rest);
+  }
+  return values;
+}
+
+export function postconfCandidates(commandDirectory: string | undefined): string[] {
+  const list: string[] = [];
+  if (commandDirectory) list.push(`${commandDirectory.replace(/\/+$/, "")}/postconf`);
+  list.push("/usr/sbin/postconf");
+  return [...new Set(list)];
+}
+
+/**
+ * Run `postconf -d` once; fall back to the built-in table. `paths`
+ * replaces the list of postconf programs to try (tests).
+ */
+export function loadPostfixDefaults(configDir: string, commandDirectory?: string, paths?: string[]): PostfixDefaults {
+  let failure = "postconf not found";
+  for (const path of paths ?? postconfCandidates(commandDirectory)) {
+    if (!existsSync(path)) continue;
+    try {
+      const run = Bun.spawnSync([path, "-d"], {
+        env: { ...process.env, MAIL_CONFIG: configDir },
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      if (run.exitCode === 0) {
+        const values = parsePostconfOutput(Buffer.from(run.stdout).toString("latin1"));
+        if (values.has("mail_version")) return { values, source: "postconf", origin: path };
+        failure = `${path} -d printed no mail_version`;
+      } else {
+        failure = `${path} -d exited with status ${run.exitCode}`;
+      }
+    } catch (err) {
+      failure = `${path}: ${(err as Error).message}`;
+    }
+  }
+  msg.warn(`cannot read the Postfix defaults (${failure}); using built-in Postfix 3.7 defaults`);
+  return builtinDefaults();
+}
+
+export function builtinDefaults(): PostfixDefaults {
+  return { values: new Map(Object.entries(DEFAULTS_37)), source: "builtin", origin: "built-in 3.7 table" };
+}
