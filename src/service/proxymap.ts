@@ -98,6 +98,9 @@ export function createService(opts: ServiceOptions): ProxymapService {
     return withDict(
       find(r.table, inst),
       (d) => {
+        // A table the reference could not even have opened (flags it panics
+        // on) answers its status without flags.
+        if (d.openStatus !== Status.OK) return openReply(d.openStatus, 0);
         if (r.gen === "instance") d.flags = firstFlags.get(d) ?? d.flags;
         return openReply(Status.OK, d.flags);
       },

@@ -47,6 +47,19 @@ export interface Table {
   sequence?(fn: 0 | 1, flags: number): Maybe<[string, string] | undefined>;
   /** File tables: true when the file on disk is no longer the one loaded. */
   changed?(): boolean;
+  /**
+   * Tables that are not multi-writer safe and have a lock file: take the
+   * exclusive lock that DICT_FLAG_OPEN_LOCK asks for at open (no waiting);
+   * throw when it cannot be had. Absent = nothing to lock (Postfix's
+   * default lock with no lock_fd).
+   */
+  openLock?(): void;
+  /**
+   * True for tables built on Postfix's "internal" in-memory type (texthash,
+   * inline): there the UTF-8 layer sits inside the DEBUG logging, so debug
+   * lines show the key as received, also for keys the UTF-8 layer refuses.
+   */
+  readonly utf8Inside?: boolean;
   close?(): Maybe<void>;
 }
 

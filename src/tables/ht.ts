@@ -1,0 +1,110 @@
+/**
+ * ht.ts - the in-memory table that texthash and inline fill at open, the
+ * equivalent of Postfix's "internal" type (util/dict_ht.c) together with
+ * the UTF-8 layer that dict_open3() puts in front of it when the opening
+ * request asked for UTF-8.
+ *
+ * Keys are folded when stored and when looked up, as the reference does:
+ * - with the UTF-8 layer active and FOLD_FIX in the open flags, keys are
+ *   stored Unicode case-folded (casefold(), ICU); the dict layer folds the
+ *   lookup keys the same way;
+ * - without it, FOLD_FIX lowercases ASCII letters, when storing (open
+ *   flags) and when looking up (the request's flags).
+ * So a table opened without FOLD_FIX keeps upper-case keys, and a later
+ * FOLD_FIX lookup cannot find them: the reference behaves the same.
+ *
+ * Lookups are one Map.get. `sequence` walks the keys in the reference's
+ * htable order (htable.ts), one cursor per table shared by all clients.
+ *
+ * Logs: the reference's warning for a non-UTF-8 key or value offered to the
+ * UTF-8 layer while loading.
+ */
+import { DictFlag } from "../protocol/constants";
+import { msg } from "../log/msg";
+import type { Table } from "./table";
+import { htableOrder } from "./htable";
+import { UTF8_ERROR, allAscii, casefold, lowercaseAscii, needUtf8Activation, validUtf8 } from "./utf8";
+
+/** Would dict_open3() put the UTF-8 layer in front of a table opened with these flags? */
+export function utf8LayerFor(openFlags: number): boolean {
+  return needUtf8Activation(openFlags) && (openFlags & DictFlag.UTF8_ACTIVE) === 0;
+}
+
+export class InternalTable implements Table {
+  flags: number;
+  /** dict_open3() put the UTF-8 layer on the inner table, inside DEBUG. */
+  readonly utf8Inside = true;
+  private readonly map = new Map<string, string>();
+  /** Distinct keys in first-insertion order (for the htable listing order). */
+  private readonly inserted: string[] = [];
+  private seqList: string[] | null = null;
+  private seqPos = 0;
+  private readonly utf8: boolean;
+  private readonly foldFix: boolean;
+
+  /**
+   * @param type, name  for warnings ("texthash", "/etc/postfix/x")
+   * @param openFlags   the flags of the request that opened the table
+   */
+  constructor(
+    readonly type: string,
+    readonly name: string,
+    openFlags: number,
+  ) {
+    this.flags = openFlags | DictFlag.FIXED;
+    this.utf8 = utf8LayerFor(openFlags);
+    this.foldFix = (openFlags & DictFlag.FOLD_FIX) !== 0;
+  }
+
+  /**
+   * The key as stored: folded per the open flags; undefined (with the
+   * reference's warning) when the UTF-8 layer refuses it.
+   */
+  storeKey(key: string): string | undefined {
+    if (this.utf8) {
+      if (!allAscii(key) && !validUtf8(key)) {
+        msg.warn(`${this.type}:${this.name}: non-UTF-8 key "${key}": ${UTF8_ERROR}`);
+        return undefined;
+      }
+      return this.foldFix ? casefold(key) : key;
+    }
+    return this.foldFix ? lowercaseAscii(key) : key;
+  }
+
+  /** Does a stored key exist (load-time duplicate check)? */
+  hasStored(storedKey: string): boolean {
+    return this.map.has(storedKey);
+  }
+
+  /** Store a value under an already folded key (dict_ht_update). */
+  put(storedKey: string, value: string): void {
+    if (this.utf8 && !allAscii(value) && !validUtf8(value)) {
+      msg.warn(`${this.type}:${this.name}: key "${storedKey}": non-UTF-8 value "${value}": ${UTF8_ERROR}`);
+      return;
+    }
+    if (!this.map.has(storedKey)) this.inserted.push(storedKey);
+    this.map.set(storedKey, value);
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  lookup(key: string, flags: number): string | undefined {
+    return this.map.get(flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key);
+  }
+
+  sequence(fn: 0 | 1): [string, string] | undefined {
+    if (fn === 0) {
+      this.seqList = htableOrder(this.inserted);
+      this.seqPos = 0;
+    }
+    const list = this.seqList;
+    if (list && this.seqPos < list.length) {
+      const k = list[this.seqPos++];
+      return [k, this.map.get(k) as string];
+    }
+    this.seqList = null;
+    return undefined;
+  }
+}

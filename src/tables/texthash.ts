@@ -1,0 +1,151 @@
+/**
+ * texthash.ts - the "texthash" table type: a postmap-format text file read
+ * into memory at open (Postfix util/dict_thash.c).
+ *
+ * File format, as the reference reads it: logical lines (lines.ts: comments,
+ * blank lines, continuation lines); each is split at the first whitespace
+ * that is not inside double quotes or after a backslash; the key keeps its
+ * quotes and backslashes; the value has leading and trailing whitespace
+ * removed. Keys are folded per the open flags (ht.ts). A duplicate key
+ * keeps the first value with DUP_IGNORE or DUP_WARN (which warns), takes
+ * the last with DUP_REPLACE, and without any of these the table fails to
+ * open. When the file was modified within the last second it is read again
+ * after 0.3 s, until it holds still, as the reference does.
+ *
+ * Only the read service can open it; the write service gets the reference's
+ * "map requires O_RDONLY access mode" failure. The file is not watched for
+ * changes: Postfix 3.7's texthash has no change detection either (only
+ * hash, btree, dbm, sdbm and lmdb tables restart proxymap).
+ *
+ * Reads: the named file (bytes kept 1:1, latin1). Logs: the reference's
+ * per-line warnings (non-UTF-8 input, unbalanced quote, missing value,
+ * "key: value" format, duplicate entry, unreadable -F file).
+ */
+import { readFileSync, statSync } from "node:fs";
+import { DictFlag } from "../protocol/constants";
+import { msg } from "../log/msg";
+import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { InternalTable, utf8LayerFor } from "./ht";
+import { logicalLines } from "./lines";
+import { errnoText } from "./errno";
+import { fileToBase64 } from "./dictFile";
+import { SRC_RHS_IS_FILE } from "./flagsStr";
+import { allAscii, validUtf8 } from "./utf8";
+import { cString, isSpaceCode, trimTrailing } from "./strings";
+
+const TYPE = "texthash";
+const COOL_DOWN_MS = 300;
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** One pass over the file: the loaded table and the file's mtime (seconds). */
+function loadOnce(path: string, flags: number): { table: InternalTable; mtime: number } {
+  const file = Buffer.from(path, "latin1");
+  let data: string;
+  let mtime: number;
+  try {
+    data = readFileSync(file).toString("latin1");
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    // fopen() of a directory succeeds in C and the read fails, which the
+    // reference treats as fatal; we fail the table instead (CONFIG).
+    if (code === "EISDIR") throw new TableError("config", `read ${path}: ${errnoText(e)}`);
+    throw new TableError("retry", `open database ${path}: ${errnoText(e)}`);
+  }
+  try {
+    mtime = Math.floor(statSync(file).mtimeMs / 1000);
+  } catch (e) {
+    throw new TableError("config", `fstat ${path}: ${errnoText(e)}`);
+  }
+
+  const table = new InternalTable(TYPE, path, flags);
+  // dict_thash checks lines when the UTF-8 layer is there (or the client
+  // claimed it is, by sending UTF8_ACTIVE).
+  const checkUtf8 = utf8LayerFor(flags) || (flags & DictFlag.UTF8_ACTIVE) !== 0;
+
+  for (const { text, lineno } of logicalLines(data, path)) {
+    const line = cString(text);
+    if (checkUtf8 && !allAscii(line) && !validUtf8(text)) {
+      msg.warn(`${path}, line ${lineno}: non-UTF-8 input "${line}" -- ignoring this line`);
+      continue;
+    }
+    // Split at the first whitespace outside quotes and not escaped.
+    let inQuotes = false;
+    let i = 0;
+    for (; i < line.length; i++) {
+      const c = line.charCodeAt(i);
+      if (c === 0x5c /* \ */) {
+        if (++i >= line.length) break;
+      } else if (isSpaceCode(c)) {
+        if (!inQuotes) break;
+      } else if (c === 0x22 /* " */) {
+        inQuotes = !inQuotes;
+      }
+    }
+    if (inQuotes) {
+      msg.warn(`${path}, line ${lineno}: unbalanced '"' in '${line}' -- ignoring this line`);
+      continue;
+    }
+    const key = line.slice(0, i);
+    let v = i + 1;
+    while (v < line.length && isSpaceCode(line.charCodeAt(v))) v++;
+    let value = v < line.length ? trimTrailing(line.slice(v)) : "";
+    if (key.length === 0 || value.length === 0) {
+      msg.warn(`${path}, line ${lineno}: expected format: key whitespace value -- ignoring this line`);
+      continue;
+    }
+    if (key.endsWith(":")) {
+      msg.warn(`${path}, line ${lineno}: record is in "key: value" format; is this an alias file?`);
+    }
+    if (flags & SRC_RHS_IS_FILE) {
+      const f = fileToBase64(value);
+      if ("err" in f) {
+        msg.warn(`${path}, line ${lineno}: ${f.err}: skipping this entry`);
+        continue;
+      }
+      value = f.value;
+    }
+    const stored = table.storeKey(key);
+    if (stored !== undefined && table.hasStored(stored)) {
+      if (flags & DictFlag.DUP_IGNORE) {
+        // keep the first value
+      } else if (flags & DictFlag.DUP_REPLACE) {
+        table.put(stored, value);
+      } else if (flags & DictFlag.DUP_WARN) {
+        msg.warn(`${path}, line ${lineno}: duplicate entry: "${key}"`);
+      } else {
+        throw new TableError("retry", `${path}, line ${lineno}: duplicate entry: "${key}"`);
+      }
+    } else if (stored !== undefined) {
+      table.put(stored, value);
+    }
+  }
+  return { table, mtime };
+}
+
+function open(args: OpenArgs): Table | Promise<Table> {
+  const path = args.name;
+  if (args.write) throw new TableError("retry", `${TYPE}:${path} map requires O_RDONLY access mode`);
+  const attempt = (): Table | Promise<Table> => {
+    const before = nowSeconds();
+    const { table, mtime } = loadOnce(path, args.flags);
+    const after = nowSeconds();
+    if (mtime < before - 1 || mtime > after) return table;
+    // The file is "hot" (changed within the last second): read it again.
+    if (msg.verbose > 1) msg.info(`pausing to let file ${path} cool down`);
+    return new Promise<Table>((resolve, reject) => {
+      setTimeout(() => {
+        try {
+          resolve(attempt());
+        } catch (e) {
+          reject(e);
+        }
+      }, COOL_DOWN_MS);
+    });
+  };
+  return attempt();
+}
+
+export const texthash: TableType = { type: TYPE, open };

@@ -1,0 +1,243 @@
+/**
+ * The conformance suite every table driver runs through the dict layer:
+ * open flags, lookup, miss, folding, the synchronous hot path, sequence,
+ * unsupported operations, the write service, open failures (surrogates),
+ * and the UTF-8 layer. A new driver adds one entry to DRIVERS.
+ *
+ * Real sources only: files in a scratch directory, NSS through libc.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setLogSinks } from "../../src/log/msg";
+import { DictFlag, Status } from "../../src/protocol/constants";
+import { closeAllDicts, dictDel, dictGet, dictPut, dictSeq, openDict, setUtf8Enabled, type Dict } from "../../src/tables/dict";
+import { TABLE_TYPES } from "../../src/tables/registry";
+
+const F = DictFlag;
+let dir = "";
+let logs: string[] = [];
+
+interface DriverSpec {
+  type: string;
+  /** A table of this type holding exactly `entries` (created in the scratch dir if needed). */
+  table: () => string;
+  /** [key, value] pairs the table holds (keys lower-case ASCII). */
+  entries: Array<[string, string]>;
+  /** A key the table does not hold; undefined when every key matches. */
+  missing?: string;
+  /** The implementation bit the open reply carries. */
+  impl: number;
+  /** FOLD_FIX finds the entries under upper-case keys. */
+  folds: boolean;
+  sequence: boolean;
+  /** Can the write service open it? */
+  writable: boolean;
+  /** A name of this type that fails to open, and the failure text. */
+  failure?: [name: string, reason: string];
+  /** Lookups always fail with this status (fail:). */
+  lookupStatus?: number;
+}
+
+const DRIVERS: DriverSpec[] = [
+  {
+    type: "texthash",
+    table: () => {
+      const p = join(dir, "conf.map");
+      writeFileSync(p, "alpha 1\nbeta two words\n");
+      utimesSync(p, new Date(2020, 0, 1), new Date(2020, 0, 1));
+      return `texthash:${p}`;
+    },
+    entries: [["alpha", "1"], ["beta", "two words"]],
+    missing: "gamma",
+    impl: F.FIXED,
+    folds: true,
+    sequence: true,
+    writable: false,
+    failure: ["texthash:/nonexistent/conf.map", "open database /nonexistent/conf.map: No such file or directory"],
+  },
+  {
+    type: "inline",
+    table: () => "inline:{alpha=1, {beta = two words}}",
+    entries: [["alpha", "1"], ["beta", "two words"]],
+    missing: "gamma",
+    impl: F.FIXED,
+    folds: true,
+    sequence: true,
+    writable: false,
+    failure: ["inline:{}", 'bad syntax: "inline:{}"; need "inline:{name=value...}"'],
+  },
+  {
+    type: "static",
+    table: () => "static:{ two words }",
+    entries: [["alpha", "two words"], ["anything", "two words"]],
+    impl: F.FIXED,
+    folds: true,
+    sequence: false,
+    writable: true,
+    failure: ["static:{a}b", `bad static:name syntax: syntax error after '}' in "{a}b"`],
+  },
+  {
+    type: "fail",
+    table: () => "fail:conformance",
+    entries: [],
+    missing: "alpha",
+    impl: F.PATTERN,
+    folds: false,
+    sequence: true,
+    writable: true,
+    lookupStatus: Status.RETRY,
+  },
+  {
+    type: "unix",
+    table: () => "unix:passwd.byname",
+    entries: [["root", "root:x:0:0:root:/root:/bin/bash"]],
+    missing: "no-such-user-here",
+    impl: F.FIXED,
+    folds: true,
+    sequence: false,
+    writable: false,
+    failure: ["unix:shadow.byname", "unknown table: unix:shadow.byname"],
+  },
+];
+
+async function open(name: string, flags = 0, writer = false): Promise<Dict> {
+  return await openDict(name, writer, flags);
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "tables-conformance-"));
+  setLogSinks([{ write: (_s, line) => logs.push(line) }]);
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  setLogSinks([{ write: (_s, line) => process.stderr.write(`proxymap: ${line}\n`) }]);
+});
+afterEach(async () => {
+  await closeAllDicts();
+  logs = [];
+  setUtf8Enabled(false);
+});
+
+test("every registered type has a conformance entry", () => {
+  expect(TABLE_TYPES.map((t) => t.type).sort()).toEqual(DRIVERS.map((d) => d.type).sort());
+});
+
+for (const spec of DRIVERS) {
+  describe(`${spec.type} conformance`, () => {
+    test("open replies the request flags plus the implementation bits", async () => {
+      const d = await open(spec.table(), F.TRY0NULL);
+      expect(d.openStatus).toBe(Status.OK);
+      expect(d.flags).toBe(F.TRY0NULL | spec.impl);
+    });
+
+    test("lookup finds each entry, synchronously (no Promise on the hot path)", async () => {
+      const d = await open(spec.table());
+      for (const [k, v] of spec.entries) {
+        const r = dictGet(d, k, 0);
+        expect(r instanceof Promise).toBe(false);
+        expect(r).toEqual({ status: Status.OK, value: v });
+      }
+    });
+
+    if (spec.missing !== undefined) {
+      test("a missing key is NOKEY (or the type's failure)", async () => {
+        const d = await open(spec.table());
+        expect(dictGet(d, spec.missing!, 0)).toEqual({ status: spec.lookupStatus ?? Status.NOKEY, value: "" });
+        expect(logs).toEqual([]);
+      });
+    }
+
+    if (spec.folds) {
+      test("FOLD_FIX folds an upper-case key; without it the key is taken as is", async () => {
+        const d = await open(spec.table());
+        for (const [k, v] of spec.entries) {
+          expect(dictGet(d, k.toUpperCase(), F.FOLD_FIX)).toEqual({ status: Status.OK, value: v });
+          if (spec.type !== "static") expect(dictGet(d, k.toUpperCase(), 0).status).toBe(Status.NOKEY);
+        }
+      });
+    }
+
+    test("the request bits of the flags follow the last request", async () => {
+      const d = await open(spec.table());
+      dictGet(d, "x", F.FOLD_FIX | F.LOCK);
+      expect(d.flags).toBe(spec.impl | F.FOLD_FIX | F.LOCK);
+      dictGet(d, "x", 0);
+      expect(d.flags).toBe(spec.impl);
+    });
+
+    if (spec.sequence) {
+      test("sequence walks every entry, then NOKEY", async () => {
+        const d = await open(spec.table());
+        const seen: Array<[string, string]> = [];
+        let r = await dictSeq(d, 0, 0);
+        while (r.status === Status.OK) {
+          seen.push([r.key, r.value]);
+          r = await dictSeq(d, 1, 0);
+        }
+        expect(r.status).toBe(spec.lookupStatus ?? Status.NOKEY);
+        expect(seen.sort()).toEqual([...spec.entries].sort());
+      });
+    } else {
+      test("sequence is not supported: CONFIG and a warning, process goes on", async () => {
+        const name = spec.table();
+        const d = await open(name);
+        expect(dictSeq(d, 0, 0)).toEqual({ status: Status.CONFIG, key: "", value: "" });
+        expect(logs).toEqual([`warning: table ${name}: sequence operation is not supported`]);
+        expect(dictGet(d, spec.entries[0][0], 0).status).toBe(Status.OK);
+      });
+    }
+
+    test("update and delete on the write service", async () => {
+      const name = spec.table();
+      const d = await open(name, 0, true);
+      const put = await dictPut(d, "k", "v", 0);
+      const del = await dictDel(d, "k", 0);
+      if (spec.type === "fail") {
+        expect([put, del]).toEqual([Status.RETRY, Status.RETRY]);
+      } else if (!spec.writable) {
+        const why = `${name} is unavailable. ${name} map requires O_RDONLY access mode`;
+        expect([put, del]).toEqual([Status.RETRY, Status.RETRY]);
+        expect(logs.filter((l) => l.startsWith("warning:"))).toEqual([`warning: ${why}`, `warning: ${why}`]);
+      } else {
+        expect([put, del]).toEqual([Status.CONFIG, Status.CONFIG]);
+        expect(logs).toEqual([
+          `warning: table ${name}: update operation is not supported`,
+          `warning: table ${name}: delete operation is not supported`,
+        ]);
+      }
+    });
+
+    if (spec.failure) {
+      test("an open failure is a surrogate: logged once, RETRY with a warning each time", async () => {
+        const [name, reason] = spec.failure!;
+        const d = await open(name);
+        expect(d.openStatus).toBe(Status.OK);
+        expect(d.flags & F.PATTERN).toBe(F.PATTERN);
+        expect(logs).toEqual([`error: ${reason}`]);
+        expect(dictGet(d, "alpha", 0)).toEqual({ status: Status.RETRY, value: "" });
+        expect(dictSeq(d, 0, 0).valueOf()).toEqual({ status: Status.RETRY, key: "", value: "" });
+        expect(logs.slice(1)).toEqual([`warning: ${name} is unavailable. ${reason}`, `warning: ${name} is unavailable. ${reason}`]);
+        expect(await open(name)).toBe(d);
+        expect(logs.length).toBe(3);
+      });
+    }
+
+    test("UTF-8 layer: a non-UTF-8 key is NOKEY with the reference warning", async () => {
+      setUtf8Enabled(true);
+      const name = spec.table();
+      const d = await open(name, F.UTF8_REQUEST);
+      expect(d.flags & F.UTF8_ACTIVE).toBe(F.UTF8_ACTIVE);
+      expect(dictGet(d, "a\xff", F.UTF8_REQUEST)).toEqual({ status: Status.NOKEY, value: "" });
+      expect(logs).toEqual([`warning: ${name}: non-UTF-8 key "a\xff": malformed UTF-8 or invalid codepoint`]);
+    });
+
+    test("the same name and instance flags share one instance; other instance flags do not", async () => {
+      const name = spec.table();
+      const a = await open(name, F.FOLD_FIX);
+      expect(await open(name, F.LOCK)).toBe(a);
+      expect(await open(name, F.TRY1NULL)).not.toBe(a);
+    });
+  });
+}
