@@ -155,9 +155,9 @@ export class Dict {
     this.utf8 = utf8;
   }
 
-  /** "type:name" for messages. */
+  /** "type:name" for messages; the driver's own dict name when it has one (hash: NAME.db). */
   get label(): string {
-    return `${this.type}:${this.name}`;
+    return `${this.type}:${this.table?.dictName ?? this.name}`;
   }
 }
 
@@ -329,6 +329,14 @@ function seqStatusResult(status: number): SeqResult {
   return status === Status.RETRY ? S_RETRY : status === Status.CONFIG ? S_CONFIG : status === Status.BAD ? S_BAD : S_NOKEY;
 }
 
+const TRY_BITS = DictFlag.TRY0NULL | DictFlag.TRY1NULL;
+
+/** A driver may settle TRY0NULL/TRY1NULL on first use (dict_db.c): the open reply shows it. */
+function syncTryBits(d: Dict): void {
+  const t = d.table;
+  if (t) d.flags = (d.flags & ~TRY_BITS) | (t.flags & TRY_BITS);
+}
+
 function setRequestFlags(d: Dict, requestFlags: number, extra = 0): void {
   d.flags = (d.flags & ~RQST_MASK) | (requestFlags & RQST_MASK) | extra;
 }
@@ -357,6 +365,7 @@ function debugLookup(d: Dict, key: string, driverKey: string, outcome: string): 
 }
 
 function lookupDone(d: Dict, key: string, driverKey: string, value: string | undefined): Result {
+  syncTryBits(d);
   const debug = debugging(d);
   const outside = debug && d.table?.utf8Inside === true;
   if (debug && !outside) debugLookup(d, key, driverKey, value ?? "not_found");
@@ -370,6 +379,7 @@ function lookupDone(d: Dict, key: string, driverKey: string, value: string | und
 }
 
 function lookupFailed(d: Dict, key: string, driverKey: string, err: unknown): Result {
+  syncTryBits(d);
   const status = errorStatus(d, "lookup", err);
   if (debugging(d)) debugLookup(d, key, driverKey, "error");
   return statusResult(status);
@@ -411,11 +421,13 @@ export function dictGet(d: Dict, key: string, requestFlags: number): Result | Pr
 // ---------------------------------------------------------------- update/delete
 
 function writeDone(d: Dict, op: "update" | "delete", line: string, ok: boolean): number {
+  syncTryBits(d);
   if (debugging(d)) msg.info(`${line}: ${ok ? "success" : "failed"}`);
   return ok ? Status.OK : Status.NOKEY;
 }
 
 function writeFailed(d: Dict, op: "update" | "delete", line: string, err: unknown): number {
+  syncTryBits(d);
   const status = errorStatus(d, op, err);
   if (debugging(d)) msg.info(`${line}: error`);
   return status;
@@ -489,11 +501,13 @@ export function dictDel(d: Dict, key: string, requestFlags: number): number | Pr
 // ---------------------------------------------------------------- sequence
 
 function seqDone(d: Dict, r: [string, string] | undefined): SeqResult {
+  syncTryBits(d);
   if (debugging(d)) msg.info(r ? `${d.label} sequence: "${r[0]}" = "${r[1]}"` : `${d.label} sequence: found EOF`);
   return r ? { status: Status.OK, key: r[0], value: r[1] } : S_NOKEY;
 }
 
 function seqFailed(d: Dict, err: unknown): SeqResult {
+  syncTryBits(d);
   const status = errorStatus(d, "sequence", err);
   if (debugging(d)) msg.info(`${d.label} sequence: found EOF`);
   return seqStatusResult(status);

@@ -17,8 +17,10 @@ import { inline } from "./inline";
 import { staticTable } from "./static";
 import { failTable } from "./fail";
 import { unix } from "./unix";
+import { hash } from "./hash";
+import { btree } from "./btree";
 
-export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix];
+export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree];
 
 const BY_NAME = new Map<string, TableType>(TABLE_TYPES.map((t) => [t.type, t]));
 

@@ -60,6 +60,11 @@ export interface Table {
    * lines show the key as received, also for keys the UTF-8 layer refuses.
    */
   readonly utf8Inside?: boolean;
+  /**
+   * The name Postfix's own dict has when it differs from the table's name
+   * (hash/btree: NAME.db): what DEBUG and UTF-8 log lines show.
+   */
+  readonly dictName?: string;
   close?(): Maybe<void>;
 }
 
