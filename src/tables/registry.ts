@@ -19,8 +19,11 @@ import { failTable } from "./fail";
 import { unix } from "./unix";
 import { hash } from "./hash";
 import { btree } from "./btree";
+import { cdb } from "./cdb";
+import { lmdb } from "./lmdb";
+import { sqlite } from "./sqlite";
 
-export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree];
+export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree, cdb, lmdb, sqlite];
 
 const BY_NAME = new Map<string, TableType>(TABLE_TYPES.map((t) => [t.type, t]));
 
