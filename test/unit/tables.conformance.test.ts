@@ -4,18 +4,28 @@
  * unsupported operations, the write service, open failures (surrogates),
  * and the UTF-8 layer. A new driver adds one entry to DRIVERS.
  *
- * Real sources only: files in a scratch directory, NSS through libc.
+ * The file databases differ from the in-memory types in ways the reference
+ * shares (each checked against the C proxymap): the db types settle the
+ * TRY0NULL/TRY1NULL convention on first use (`nullBits`), some really
+ * update and delete (`writableOps`), and some name themselves after their
+ * database file in messages (`labelName`).
+ *
+ * Real sources only: files in a scratch directory (db files built by the
+ * installed postmap(1), sqlite through bun:sqlite), NSS through libc.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Database } from "bun:sqlite";
 import { setLogSinks } from "../../src/log/msg";
 import { DictFlag, Status } from "../../src/protocol/constants";
 import { closeAllDicts, dictDel, dictGet, dictPut, dictSeq, openDict, setUtf8Enabled, type Dict } from "../../src/tables/dict";
 import { TABLE_TYPES } from "../../src/tables/registry";
+import { requireCommand } from "../helpers/require";
 
 const F = DictFlag;
+const TRY_BOTH = F.TRY0NULL | F.TRY1NULL;
 let dir = "";
 let logs: string[] = [];
 
@@ -38,6 +48,45 @@ interface DriverSpec {
   failure?: [name: string, reason: string];
   /** Lookups always fail with this status (fail:). */
   lookupStatus?: number;
+  /**
+   * A db type (Postfix dict_db/dict_cdb/dict_lmdb): an open request with
+   * neither TRY0NULL nor TRY1NULL gets both, and the first hit keeps only
+   * this one: the convention the table was built with (postmap on Linux
+   * writes hash/btree/lmdb keys with their NUL: TRY1NULL; cdb keys without:
+   * TRY0NULL). Undefined: the flags carry only what the request asked for.
+   */
+  nullBits?: number;
+  /** Update and delete really work on the write service (OK), instead of CONFIG. */
+  writableOps?: boolean;
+  /**
+   * The "type:name" that the table's own messages (UTF-8 layer, unsupported
+   * operations) show, from the "type:name" it was opened as; the reference's
+   * dict name is the database file for hash/btree (NAME.db) and cdb
+   * (NAME.cdb), the table name for the others (lmdb included). Default: as
+   * opened.
+   */
+  labelName?: (name: string) => string;
+}
+
+/** The "type:name" a table's own messages show. */
+function label(spec: DriverSpec, name: string): string {
+  return spec.labelName ? spec.labelName(name) : name;
+}
+
+/** The flags of a table just opened with `request`, before any lookup. */
+function openFlags(spec: DriverSpec, request: number): number {
+  const added = spec.nullBits !== undefined && (request & TRY_BOTH) === 0 ? TRY_BOTH : 0;
+  return request | added | spec.impl;
+}
+
+/** A file database built by the installed postmap(1) from the two conformance entries. */
+function postmapTable(type: string, hint: string): string {
+  const postmap = requireCommand("postmap", hint);
+  const p = join(dir, `conf-${type}`);
+  writeFileSync(p, "alpha 1\nbeta two words\n");
+  const r = Bun.spawnSync([postmap, `${type}:${p}`]);
+  if (r.exitCode !== 0) throw new Error(`postmap ${type}:${p} failed (${hint}): ${r.stderr.toString()}`);
+  return `${type}:${p}`;
 }
 
 const DRIVERS: DriverSpec[] = [
@@ -100,6 +149,69 @@ const DRIVERS: DriverSpec[] = [
     writable: false,
     failure: ["unix:shadow.byname", "unknown table: unix:shadow.byname"],
   },
+  ...(["hash", "btree"] as const).map(
+    (type): DriverSpec => ({
+      type,
+      table: () => postmapTable(type, "apt-get install postfix"),
+      entries: [["alpha", "1"], ["beta", "two words"]],
+      missing: "gamma",
+      impl: F.FIXED,
+      folds: true,
+      sequence: true,
+      writable: true,
+      failure: [`${type}:/nonexistent/conf`, "open database /nonexistent/conf.db: No such file or directory"],
+      nullBits: F.TRY1NULL,
+      writableOps: true,
+      labelName: (name) => `${name}.db`,
+    }),
+  ),
+  {
+    type: "cdb",
+    table: () => postmapTable("cdb", "apt-get install postfix postfix-cdb"),
+    entries: [["alpha", "1"], ["beta", "two words"]],
+    missing: "gamma",
+    impl: F.FIXED,
+    folds: true,
+    sequence: true,
+    // The reference's proxywrite exits on a cdb table; ours opens it read-only (cdb.ts).
+    writable: true,
+    failure: ["cdb:/nonexistent/conf", "open database /nonexistent/conf.cdb: No such file or directory"],
+    nullBits: F.TRY0NULL,
+    labelName: (name) => `${name}.cdb`,
+  },
+  {
+    type: "lmdb",
+    table: () => postmapTable("lmdb", "apt-get install postfix postfix-lmdb"),
+    entries: [["alpha", "1"], ["beta", "two words"]],
+    missing: "gamma",
+    impl: F.FIXED | F.MULTI_WRITER,
+    folds: true,
+    sequence: true,
+    writable: true,
+    failure: ["lmdb:/nonexistent/conf", "open database /nonexistent/conf.lmdb: No such file or directory"],
+    nullBits: F.TRY1NULL,
+    writableOps: true,
+  },
+  {
+    type: "sqlite",
+    table: () => {
+      const db = join(dir, "conf.sqlite");
+      const cf = join(dir, "conf-sqlite.cf");
+      const d = new Database(db);
+      d.run("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v TEXT)");
+      d.run("INSERT OR REPLACE INTO t VALUES ('alpha', '1'), ('beta', 'two words')");
+      d.close();
+      writeFileSync(cf, `dbpath = ${db}\nquery = SELECT v FROM t WHERE k='%s'\n`);
+      return `sqlite:${cf}`;
+    },
+    entries: [["alpha", "1"], ["beta", "two words"]],
+    missing: "gamma",
+    impl: F.FIXED,
+    folds: true,
+    sequence: false,
+    writable: false,
+    failure: ["sqlite:/nonexistent/conf.cf", "open /nonexistent/conf.cf: No such file or directory"],
+  },
 ];
 
 async function open(name: string, flags = 0, writer = false): Promise<Dict> {
@@ -132,6 +244,31 @@ for (const spec of DRIVERS) {
       expect(d.flags).toBe(F.TRY0NULL | spec.impl);
     });
 
+    test("NUL convention: only a db type adds TRY0NULL|TRY1NULL to a request with neither, and the first hit keeps one", async () => {
+      const d = await open(spec.table());
+      expect(d.flags).toBe(spec.impl | (spec.nullBits !== undefined ? TRY_BOTH : 0));
+      if (spec.entries.length === 0) return;
+      expect(dictGet(d, spec.entries[0][0], 0).status).toBe(spec.lookupStatus ?? Status.OK);
+      expect(d.flags).toBe(spec.impl | (spec.nullBits ?? 0));
+      if (spec.missing !== undefined) {
+        dictGet(d, spec.missing, 0);
+        expect(d.flags).toBe(spec.impl | (spec.nullBits ?? 0));
+      }
+    });
+
+    if (spec.nullBits !== undefined) {
+      test("NUL convention: a convention the request names is kept; the other one finds nothing", async () => {
+        const other = spec.nullBits === F.TRY1NULL ? F.TRY0NULL : F.TRY1NULL;
+        const right = await open(spec.table(), spec.nullBits!);
+        for (const [k, v] of spec.entries) expect(dictGet(right, k, 0)).toEqual({ status: Status.OK, value: v });
+        expect(right.flags).toBe(spec.impl | spec.nullBits!);
+        const wrong = await open(spec.table(), other);
+        for (const [k] of spec.entries) expect(dictGet(wrong, k, 0)).toEqual({ status: Status.NOKEY, value: "" });
+        expect(wrong.flags).toBe(spec.impl | other);
+        expect(logs).toEqual([]);
+      });
+    }
+
     test("lookup finds each entry, synchronously (no Promise on the hot path)", async () => {
       const d = await open(spec.table());
       for (const [k, v] of spec.entries) {
@@ -161,10 +298,12 @@ for (const spec of DRIVERS) {
 
     test("the request bits of the flags follow the last request", async () => {
       const d = await open(spec.table());
+      // A miss leaves a db type's NUL convention undecided: both bits stay.
+      const table = openFlags(spec, 0);
       dictGet(d, "x", F.FOLD_FIX | F.LOCK);
-      expect(d.flags).toBe(spec.impl | F.FOLD_FIX | F.LOCK);
+      expect(d.flags).toBe(table | F.FOLD_FIX | F.LOCK);
       dictGet(d, "x", 0);
-      expect(d.flags).toBe(spec.impl);
+      expect(d.flags).toBe(table);
     });
 
     if (spec.sequence) {
@@ -196,6 +335,9 @@ for (const spec of DRIVERS) {
       const del = await dictDel(d, "k", 0);
       if (spec.type === "fail") {
         expect([put, del]).toEqual([Status.RETRY, Status.RETRY]);
+      } else if (spec.writableOps) {
+        expect([put, del]).toEqual([Status.OK, Status.OK]);
+        expect(logs).toEqual([]);
       } else if (!spec.writable) {
         const why = `${name} is unavailable. ${name} map requires O_RDONLY access mode`;
         expect([put, del]).toEqual([Status.RETRY, Status.RETRY]);
@@ -203,11 +345,29 @@ for (const spec of DRIVERS) {
       } else {
         expect([put, del]).toEqual([Status.CONFIG, Status.CONFIG]);
         expect(logs).toEqual([
-          `warning: table ${name}: update operation is not supported`,
-          `warning: table ${name}: delete operation is not supported`,
+          `warning: table ${label(spec, name)}: update operation is not supported`,
+          `warning: table ${label(spec, name)}: delete operation is not supported`,
         ]);
       }
     });
+
+    if (spec.writableOps) {
+      test("the write service stores, finds, deletes, and then misses a key", async () => {
+        const d = await open(spec.table(), 0, true);
+        expect(d.flags).toBe(openFlags(spec, 0));
+        expect(await dictPut(d, "k", "v", F.DUP_REPLACE)).toBe(Status.OK);
+        // An undecided update writes the platform's convention, which then stays.
+        if (spec.nullBits !== undefined) expect(d.flags & TRY_BOTH).toBe(spec.nullBits);
+        expect(dictGet(d, "k", 0)).toEqual({ status: Status.OK, value: "v" });
+        expect(await dictPut(d, "k", "w", F.DUP_REPLACE)).toBe(Status.OK);
+        expect(dictGet(d, "k", 0)).toEqual({ status: Status.OK, value: "w" });
+        expect(await dictDel(d, "k", 0)).toBe(Status.OK);
+        expect(dictGet(d, "k", 0)).toEqual({ status: Status.NOKEY, value: "" });
+        expect(await dictDel(d, "k", 0)).toBe(Status.NOKEY);
+        for (const [k, v] of spec.entries) expect(dictGet(d, k, 0)).toEqual({ status: Status.OK, value: v });
+        expect(logs).toEqual([]);
+      });
+    }
 
     if (spec.failure) {
       test("an open failure is a surrogate: logged once, RETRY with a warning each time", async () => {
@@ -230,7 +390,7 @@ for (const spec of DRIVERS) {
       const d = await open(name, F.UTF8_REQUEST);
       expect(d.flags & F.UTF8_ACTIVE).toBe(F.UTF8_ACTIVE);
       expect(dictGet(d, "a\xff", F.UTF8_REQUEST)).toEqual({ status: Status.NOKEY, value: "" });
-      expect(logs).toEqual([`warning: ${name}: non-UTF-8 key "a\xff": malformed UTF-8 or invalid codepoint`]);
+      expect(logs).toEqual([`warning: ${label(spec, name)}: non-UTF-8 key "a\xff": malformed UTF-8 or invalid codepoint`]);
     });
 
     test("the same name and instance flags share one instance; other instance flags do not", async () => {
