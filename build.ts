@@ -1,0 +1,140 @@
+/**
+ * build.ts - build dist/proxymap: one executable from `Bun.build({ compile })`
+ * that runs with no Bun, no Node and no node_modules on the machine.
+ *
+ * What it does:
+ *   1. makes sure lmdb's native addon is the format-1 build of our own
+ *      (scripts/build-lmdb-v1.sh; skipped when its stamp is current);
+ *   2. bundles src/main.ts, minified, with bytecode (faster start-up), into a
+ *      standalone executable made from the bun binary in node_modules, which
+ *      reads no .env, bunfig.toml, tsconfig.json or package.json at run time
+ *      (under master its working directory is the queue directory: nothing
+ *      there may change its behaviour);
+ *   3. a plugin embeds the native addon: lmdb finds its addon at run time
+ *      through node-gyp-build-optional-packages, a directory search the
+ *      bundler cannot follow, so a plain --compile leaves it out. The plugin
+ *      answers lmdb's import of that loader with a module that require()s the
+ *      .node file by its absolute path; Bun embeds a statically required .node
+ *      file and, at run time, writes it to $TMPDIR (or $BUN_TMPDIR) and loads
+ *      it from there (so it must be loaded before chroot: server/preJail.ts).
+ *      msgpackr's optional native accelerator (msgpackr-extract, found the same
+ *      way) is replaced by a module that reports it missing: msgpackr then
+ *      uses its JavaScript decoder, and lmdb here stores raw bytes anyway.
+ *   4. with --check, runs the result from an empty directory with an empty
+ *      environment: `proxymap --self-test` and `proxymap --demo`.
+ *
+ * Usage: bun build.ts [--no-bytecode] [--outfile PATH] [--check]
+ * Reads: src/, node_modules/. Writes: dist/proxymap. Logs: progress on stdout.
+ */
+import type { BunPlugin } from "bun";
+import { existsSync, mkdirSync, mkdtempSync, copyFileSync, rmSync, statSync } from "node:fs";
+import { dirname, join, resolve, sep } from "node:path";
+import { tmpdir } from "node:os";
+
+const ROOT = import.meta.dir;
+const LMDB_DIR = join(ROOT, "node_modules", "lmdb");
+export const LMDB_ADDON = join(LMDB_DIR, "build", "Release", "lmdb.node");
+
+/** The Bun.build plugin that embeds lmdb's addon (see the header). */
+export function nativeAddonPlugin(addon = LMDB_ADDON): BunPlugin {
+  const lmdbPrefix = LMDB_DIR + sep;
+  return {
+    name: "proxymap-native-addons",
+    setup(build) {
+      build.onResolve({ filter: /^node-gyp-build-optional-packages$/ }, (args) => {
+        if (!resolve(args.importer).startsWith(lmdbPrefix)) return undefined;
+        return { path: "lmdb-addon", namespace: "proxymap-native" };
+      });
+      build.onResolve({ filter: /^msgpackr-extract$/ }, () => ({ path: "msgpackr-extract", namespace: "proxymap-native" }));
+      build.onLoad({ filter: /.*/, namespace: "proxymap-native" }, (args) => {
+        if (args.path === "lmdb-addon")
+          return {
+            // lmdb calls loadNAPI(dir); the answer is always our format-1 addon.
+            contents: `module.exports = function loadLmdbAddon() { return require(${JSON.stringify(addon)}); };`,
+            loader: "js",
+          };
+        return {
+          contents: `throw new Error("msgpackr-extract is not embedded in this executable");`,
+          loader: "js",
+        };
+      });
+    },
+  };
+}
+
+/** Run scripts/build-lmdb-v1.sh (it skips the work when the addon is current). */
+function ensureLmdbAddon(): void {
+  const r = Bun.spawnSync(["sh", join(ROOT, "scripts", "build-lmdb-v1.sh")], { stdout: "inherit", stderr: "inherit" });
+  if (r.exitCode !== 0 || !existsSync(LMDB_ADDON)) {
+    console.error(`build: lmdb's format-1 addon is missing (${LMDB_ADDON}); see scripts/build-lmdb-v1.sh`);
+    process.exit(1);
+  }
+}
+
+export interface BuildOptions {
+  outfile: string;
+  bytecode: boolean;
+}
+
+export async function buildExecutable(o: BuildOptions): Promise<void> {
+  mkdirSync(dirname(o.outfile), { recursive: true });
+  const result = await Bun.build({
+    entrypoints: [join(ROOT, "src", "main.ts")],
+    target: "bun",
+    format: o.bytecode ? "esm" : undefined,
+    minify: true,
+    bytecode: o.bytecode,
+    sourcemap: "none",
+    plugins: [nativeAddonPlugin()],
+    compile: {
+      outfile: o.outfile,
+      autoloadDotenv: false,
+      autoloadBunfig: false,
+      autoloadTsconfig: false,
+      autoloadPackageJson: false,
+    },
+  } as Parameters<typeof Bun.build>[0]);
+  if (!result.success) {
+    for (const log of result.logs) console.error(log);
+    throw new Error("build failed");
+  }
+  for (const log of result.logs) console.warn(String(log));
+}
+
+/** Run the executable from an empty directory with an empty environment. */
+function check(outfile: string): boolean {
+  const dir = mkdtempSync(join(tmpdir(), "proxymap-check-"));
+  try {
+    const bin = join(dir, "proxymap");
+    copyFileSync(outfile, bin);
+    Bun.spawnSync(["chmod", "755", bin]);
+    let ok = true;
+    for (const args of [["--self-test"], ["--demo"]]) {
+      const t0 = performance.now();
+      const r = Bun.spawnSync([bin, ...args], { cwd: dir, env: {}, stdout: "pipe", stderr: "pipe" });
+      const ms = (performance.now() - t0).toFixed(0);
+      console.log(`$ env -i ${bin} ${args.join(" ")}   (exit ${r.exitCode}, ${ms} ms)`);
+      process.stdout.write(r.stdout.toString());
+      if (r.exitCode !== 0) {
+        process.stdout.write(r.stderr.toString());
+        ok = false;
+      }
+    }
+    return ok;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) {
+  const args = process.argv.slice(2);
+  const at = args.indexOf("--outfile");
+  const outfile = resolve(at >= 0 ? args[at + 1] : join(ROOT, "dist", "proxymap"));
+  const bytecode = !args.includes("--no-bytecode");
+  ensureLmdbAddon();
+  const t0 = performance.now();
+  await buildExecutable({ outfile, bytecode });
+  const size = (statSync(outfile).size / 1048576).toFixed(1);
+  console.log(`build: wrote ${outfile} (${size} MiB, bytecode ${bytecode ? "on" : "off"}) in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  if (args.includes("--check") && !check(outfile)) process.exit(1);
+}

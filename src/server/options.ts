@@ -1,0 +1,281 @@
+/**
+ * options.ts - the command line and environment of a Postfix daemon, parsed
+ * the way Postfix's multi_server skeleton parses them.
+ *
+ * Postfix options (getopt "+cdDi:lm:n:o:s:St:uvVz": options end at the first
+ * non-option word or at "--"; letters may be clustered, "-vv", and an argument
+ * may be attached, "-ofoo=bar"):
+ *   -c          chroot to queue_directory
+ *   -d          do not insist that stdin is not a terminal
+ *   -D          debug (Postfix runs debugger_command; accepted and ignored here)
+ *   -i time     max_idle (same as -o max_idle=time)
+ *   -l          process limit is 1 (accepted)
+ *   -m count    max_use (same as -o max_use=count)
+ *   -n name     service name (proxymap or proxywrite)
+ *   -o n=v      parameter override, in command-line order with -i and -m
+ *   -s count    number of listening sockets inherited from fd 6 on
+ *   -S          stand-alone: one request on stdin, reply on stdout
+ *   -t type     transport type (unix, inet; required under master)
+ *   -u          drop privileges to mail_owner
+ *   -v          more verbose logging (repeatable)
+ *   -V          also log to standard error
+ *   -z          process limit is 0 (accepted)
+ * Our own options (long, anywhere among the options, before "--"):
+ *   --listen PATH   serve on a UNIX socket of our own at PATH, without master
+ *   --demo          build a throw-away configuration, answer a few lookups, print them
+ *   --self-test     report which embedded native parts load, then exit
+ *   --help          usage on standard output
+ * Environment: MAIL_CONFIG (configuration directory, default /etc/postfix),
+ * GENERATION (octal process generation from master), MAIL_VERBOSE, MAIL_DEBUG.
+ *
+ * Errors use Postfix's wording ("invalid option: x", "invalid socket_count: 0",
+ * "invalid \"-o x\" option value: ...", "bad generation: x") and are returned,
+ * not logged: the caller logs them once logging is set up.
+ *
+ * Reads: argv and the environment. Logs: nothing.
+ */
+
+export interface DaemonOptions {
+  /** -c */
+  chroot: boolean;
+  /** false with -d */
+  daemonMode: boolean;
+  /** -D, or MAIL_DEBUG in the environment */
+  debug: boolean;
+  /** -l */
+  solitary: boolean;
+  /** -z */
+  unlimited: boolean;
+  /** -n, default the program name */
+  serviceName: string;
+  /** -o name=value, -i and -m, in command-line order (later wins) */
+  overrides: Array<[string, string]>;
+  /** -i was given */
+  maxIdleGiven: boolean;
+  /** -m was given */
+  maxUseGiven: boolean;
+  /** -s */
+  socketCount: number;
+  /** -S */
+  standalone: boolean;
+  /** -t */
+  transport?: string;
+  /** -u */
+  dropPrivileges: boolean;
+  /** number of -v, plus one for MAIL_VERBOSE */
+  verbose: number;
+  /** -V */
+  stderr: boolean;
+  /** words after the options (proxymap takes none: fatal later) */
+  args: string[];
+  /** --listen PATH */
+  listenPath?: string;
+  /** --demo */
+  demo: boolean;
+  /** --self-test */
+  selfTest: boolean;
+  /** --help */
+  help: boolean;
+  /** MAIL_CONFIG or /etc/postfix */
+  configDir: string;
+  /** GENERATION from master, 0 when absent */
+  generation: number;
+}
+
+export type ParseResult =
+  | { ok: true; options: DaemonOptions }
+  /** error: the fatal text; options: what was parsed up to the error (for -V). */
+  | { ok: false; error: string; options: DaemonOptions };
+
+export const USAGE = `usage: proxymap [generic Postfix daemon options]
+       proxymap --listen PATH [-n proxymap|proxywrite] [-o name=value ...] [-v] [-i time] [-m count]
+       proxymap --demo
+       proxymap --self-test
+Postfix options: -c -d -D -i max_idle -l -m max_use -n service -o name=value -s count
+                 -S -t transport -u -v -V -z (see master(5) and proxymap(8))
+Environment: MAIL_CONFIG (default /etc/postfix), GENERATION
+`;
+
+const WITH_ARG = new Set(["i", "m", "n", "o", "s", "t"]);
+const FLAGS = new Set(["c", "d", "D", "l", "S", "u", "v", "V", "z"]);
+
+/** Postfix's ISSPACE: ASCII white space. */
+const SPACE = /[ \t\n\v\f\r]/;
+
+/** Postfix's split_nameval(): "name = value" with blanks trimmed. */
+export function splitNameValue(text: string): [string, string] | string {
+  let i = 0;
+  while (i < text.length && SPACE.test(text[i])) i++;
+  if (i === text.length || text[i] === "=") return "missing attribute name";
+  const start = i;
+  while (i < text.length && !SPACE.test(text[i]) && text[i] !== "=") i++;
+  const name = text.slice(start, i);
+  while (i < text.length && SPACE.test(text[i])) i++;
+  if (text[i] !== "=") return "missing '=' after attribute name";
+  i++;
+  while (i < text.length && SPACE.test(text[i])) i++;
+  let end = text.length;
+  while (end > i && SPACE.test(text[end - 1])) end--;
+  return [name, text.slice(i, end)];
+}
+
+/** The program name Postfix would use: basename of argv[0]. */
+export function programName(argv0: string): string {
+  const base = argv0.slice(argv0.lastIndexOf("/") + 1);
+  return base || "proxymap";
+}
+
+/** C atoi(): leading blanks, optional sign, digits; anything else stops it. */
+function atoi(s: string): number {
+  const m = /^[ \t\n\v\f\r]*([+-]?\d+)/.exec(s);
+  return m ? parseInt(m[1], 10) | 0 : 0;
+}
+
+/** Parse argv (without the program path) and the environment. */
+export function parseDaemonArgs(
+  args: readonly string[],
+  env: Record<string, string | undefined> = process.env,
+  procname = "proxymap",
+): ParseResult {
+  const o: DaemonOptions = {
+    chroot: false,
+    daemonMode: true,
+    debug: !!env.MAIL_DEBUG,
+    solitary: false,
+    unlimited: false,
+    serviceName: procname,
+    overrides: [],
+    maxIdleGiven: false,
+    maxUseGiven: false,
+    socketCount: 1,
+    standalone: false,
+    dropPrivileges: false,
+    verbose: env.MAIL_VERBOSE ? 1 : 0,
+    stderr: false,
+    args: [],
+    demo: false,
+    selfTest: false,
+    help: false,
+    configDir: env.MAIL_CONFIG || "/etc/postfix",
+    generation: 0,
+  };
+  const fail = (error: string): ParseResult => ({ ok: false, error, options: o });
+
+  let i = 0;
+  for (; i < args.length; i++) {
+    const word = args[i];
+    if (word === "--") {
+      i++;
+      break;
+    }
+    if (word.startsWith("--")) {
+      const eq = word.indexOf("=");
+      const name = eq < 0 ? word.slice(2) : word.slice(2, eq);
+      switch (name) {
+        case "listen": {
+          const value = eq < 0 ? args[++i] : word.slice(eq + 1);
+          if (!value) return fail("option --listen needs a socket path");
+          o.listenPath = value;
+          break;
+        }
+        case "demo":
+          o.demo = true;
+          break;
+        case "self-test":
+          o.selfTest = true;
+          break;
+        case "help":
+          o.help = true;
+          break;
+        default:
+          return fail(`invalid option: ${word}`);
+      }
+      continue;
+    }
+    if (word.length < 2 || word[0] !== "-") break; // first non-option word
+    for (let j = 1; j < word.length; j++) {
+      const c = word[j];
+      if (WITH_ARG.has(c)) {
+        let value: string | undefined;
+        if (j + 1 < word.length) value = word.slice(j + 1);
+        else value = args[++i];
+        if (value === undefined) return fail(`invalid option: ${c}`);
+        const err = applyWithArg(o, c, value);
+        if (err) return fail(err);
+        break;
+      }
+      if (!FLAGS.has(c)) return fail(`invalid option: ${c}`);
+      applyFlag(o, c);
+    }
+  }
+  o.args = args.slice(i);
+
+  const gen = env.GENERATION;
+  if (gen !== undefined) {
+    if (!/^\d*$/.test(gen)) return fail(`bad generation: ${gen}`);
+    // strtoul(gen, 0, 8): leading octal digits, wrapped to unsigned 32 bits.
+    const m = /^[0-7]*/.exec(gen)![0];
+    o.generation = m ? Number(BigInt.asUintN(32, BigInt("0o" + m))) : 0;
+  }
+  return { ok: true, options: o };
+}
+
+function applyFlag(o: DaemonOptions, c: string): void {
+  switch (c) {
+    case "c":
+      o.chroot = true;
+      break;
+    case "d":
+      o.daemonMode = false;
+      break;
+    case "D":
+      o.debug = true;
+      break;
+    case "l":
+      o.solitary = true;
+      break;
+    case "S":
+      o.standalone = true;
+      break;
+    case "u":
+      o.dropPrivileges = true;
+      break;
+    case "v":
+      o.verbose++;
+      break;
+    case "V":
+      o.stderr = true;
+      break;
+    case "z":
+      o.unlimited = true;
+      break;
+  }
+}
+
+function applyWithArg(o: DaemonOptions, c: string, value: string): string | undefined {
+  switch (c) {
+    case "i":
+      o.overrides.push(["max_idle", value]);
+      o.maxIdleGiven = true;
+      return;
+    case "m":
+      o.overrides.push(["max_use", value]);
+      o.maxUseGiven = true;
+      return;
+    case "n":
+      o.serviceName = value;
+      return;
+    case "o": {
+      const nv = splitNameValue(value);
+      if (typeof nv === "string") return `invalid "-o ${value}" option value: ${nv}`;
+      o.overrides.push(nv);
+      return;
+    }
+    case "s":
+      if ((o.socketCount = atoi(value)) <= 0) return `invalid socket_count: ${value}`;
+      return;
+    case "t":
+      o.transport = value;
+      return;
+  }
+}

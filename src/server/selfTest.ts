@@ -1,0 +1,72 @@
+/**
+ * selfTest.ts - the --self-test mode: report which native parts this
+ * executable carries and whether each loads, then exit (0 when all load).
+ *
+ * Checks: libc through bun:ffi (syslog, chroot, sockets), bun:sqlite, the
+ * lmdb package with its native addon (embedded by build.ts; the LMDB version
+ * tells the data format: 0.9.29 and older write format 1 like Postfix's
+ * liblmdb, 0.9.90 is format 2), and mysql2 (pure JavaScript). It also lists
+ * the pre-jail hooks the drivers registered.
+ *
+ * Reads: nothing. Writes: a report on standard output.
+ */
+import { getpwuid, preloadLibc } from "../sys/libc";
+import { preJailHookNames } from "./preJail";
+
+type Check = [name: string, run: () => string | Promise<string>];
+
+const CHECKS: Check[] = [
+  ["runtime", () => `bun ${Bun.version} ${process.platform}-${process.arch}`],
+  [
+    "libc (bun:ffi)",
+    () => {
+      preloadLibc();
+      const me = getpwuid(process.getuid?.() ?? 0);
+      return `loaded (getpwuid: ${me ? me.name : "no entry"})`;
+    },
+  ],
+  [
+    "sqlite (bun:sqlite)",
+    async () => {
+      const { Database } = await import("bun:sqlite");
+      const db = new Database(":memory:");
+      const row = db.query("select sqlite_version() as v").get() as { v: string };
+      db.close();
+      return `SQLite ${row.v}`;
+    },
+  ],
+  [
+    "lmdb (native addon)",
+    async () => {
+      const lmdb = (await import("lmdb")) as unknown as { version?: { versionString: string; patch: number; minor: number } };
+      const v = lmdb.version;
+      if (!v) return "loaded (version unknown)";
+      const format = v.minor === 9 && v.patch >= 90 ? 2 : 1;
+      return `${v.versionString}, data format ${format}${format === 1 ? " (Postfix-compatible)" : " (NOT Postfix-compatible)"}`;
+    },
+  ],
+  [
+    "mysql2",
+    async () => {
+      const m = (await import("mysql2")) as unknown as { createPool?: unknown };
+      return typeof m.createPool === "function" ? "loaded" : "loaded (no createPool?)";
+    },
+  ],
+];
+
+/** Run every check, print one line each; the exit status. */
+export async function selfTest(out: (line: string) => void = (l) => process.stdout.write(l + "\n")): Promise<number> {
+  let failed = 0;
+  for (const [name, run] of CHECKS) {
+    try {
+      out(`${name}: ${await run()}`);
+    } catch (e) {
+      failed++;
+      out(`${name}: FAILED: ${(e as Error).message}`);
+    }
+  }
+  const hooks = preJailHookNames();
+  out(`pre-jail hooks: ${hooks.length ? hooks.join(", ") : "(none)"}`);
+  out(failed ? `self-test: ${failed} check(s) failed` : "self-test: ok");
+  return failed ? 1 : 0;
+}

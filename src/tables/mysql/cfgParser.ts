@@ -1,0 +1,202 @@
+/**
+ * cfgParser.ts - where a mysql table's settings come from (Postfix
+ * global/cfg_parser.c, util/dict.c dict_load_file_xt()).
+ *
+ * A table name that starts with '/' or '.' is a file in main.cf format
+ * (logical lines, `name = value`, later entries replace earlier ones with
+ * the reference's "overriding earlier entry" warning); values are taken as
+ * written, without $name expansion. A file modified within the last second
+ * is read again after 0.3 s until it holds still, as the reference does.
+ * Any other name is the prefix of main.cf parameters (`NAME_user`, ...),
+ * whose values are $name-expanded: the obsolete form mysql_table(5) still
+ * documents.
+ *
+ * Typed getters check lengths, numbers and booleans with the reference's
+ * words; where the reference exits (msg_fatal) they throw
+ * TableError("config"), which makes the dict layer answer CONFIG for the
+ * table and keep serving everything else.
+ *
+ * Reads: the configuration file, or main.cf through the MainConfig given to
+ * setMysqlMainConfig() (loaded from $MAIL_CONFIG when nobody gave one).
+ * Logs: "PATH, line N: overriding earlier entry: NAME=OLD", and with -v the
+ * reference's "cfg_get_str: ..." lines.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { msg } from "../../log/msg";
+import { loadMainConfig, type MainConfig } from "../../config/mainCf";
+import { splitNameValue } from "../../config/nameValue";
+import { errnoText } from "../errno";
+import { logicalLines } from "../lines";
+import { cString } from "../strings";
+import { TableError } from "../table";
+
+/** The few MainConfig methods the main.cf form needs. */
+export type MainConfigView = Pick<MainConfig, "get" | "raw">;
+
+let mainConfig: MainConfigView | undefined;
+
+/** Give the driver the process's configuration (main.cf with -o overrides). */
+export function setMysqlMainConfig(cfg: MainConfigView | undefined): void {
+  mainConfig = cfg;
+}
+
+function currentMainConfig(): MainConfigView {
+  // Only the deprecated main.cf form gets here. Without a configuration
+  // from the server, read the one Postfix would: $MAIL_CONFIG/main.cf.
+  mainConfig ??= loadMainConfig({ configDir: process.env.MAIL_CONFIG || "/etc/postfix", overrides: [], settleWait: false });
+  return mainConfig;
+}
+
+const HOT_FILE_PAUSE_MS = 300;
+
+/** Where values come from: a parsed file, or main.cf with a prefix. */
+interface Source {
+  /** undefined when the parameter is not set. */
+  lookup(name: string): string | undefined;
+  /** Prefix for error messages: "PATH: " for files, "" for main.cf. */
+  readonly where: string;
+  /** How a parameter is called in messages. */
+  label(name: string): string;
+}
+
+export class CfgParser {
+  private constructor(
+    /** The table name as given (file path or main.cf prefix). */
+    readonly name: string,
+    private readonly src: Source,
+  ) {}
+
+  /**
+   * Open the settings of table NAME. A file that cannot be opened is a
+   * TableError("retry") ("open NAME: reason"), as the reference's surrogate.
+   */
+  static open(name: string): CfgParser | Promise<CfgParser> {
+    if (name.startsWith("/") || name.startsWith(".")) return openFile(name);
+    const cfg = currentMainConfig();
+    return new CfgParser(name, {
+      lookup: (n) => (cfg.raw(`${name}_${n}`) === undefined ? undefined : cfg.get(`${name}_${n}`)),
+      where: "",
+      label: (n) => `${name}_${n}`,
+    });
+  }
+
+  /** A parser over given values (tests and tools). */
+  static fromValues(name: string, values: ReadonlyMap<string, string>): CfgParser {
+    return new CfgParser(name, { lookup: (n) => values.get(n), where: `${name}: `, label: (n) => n });
+  }
+
+  private fatal(text: string): never {
+    throw new TableError("config", this.src.where + text);
+  }
+
+  /** True when the setting is present (even if empty). */
+  isSet(name: string): boolean {
+    return this.src.lookup(name) !== undefined;
+  }
+
+  /**
+   * cfg_get_str(): the value, or `def` when unset; `def` null means "no
+   * default" and an empty result becomes null. min/max bound the length
+   * (0 = no bound), checked against the default too, as the reference does.
+   */
+  str(name: string, def: string | null, min = 0, max = 0): string | null {
+    const found = this.src.lookup(name);
+    const value = found ?? def ?? "";
+    const len = value.length;
+    if (min && len < min) this.fatal(`bad string length ${len} < ${min}: ${this.src.label(name)} = ${value}`);
+    if (max && len > max) this.fatal(`bad string length ${len} > ${max}: ${this.src.label(name)} = ${value}`);
+    const out = def === null && value === "" ? null : value;
+    if (msg.verbose) msg.info(`cfg_get_str: ${this.name}: ${name} = ${out ?? "<NULL>"}`);
+    return out;
+  }
+
+  /** cfg_get_int(): a decimal int (strtol rules), bounded by min/max when non-zero. */
+  int(name: string, def: number, min = 0, max = 0): number {
+    const found = this.src.lookup(name);
+    let value = def;
+    if (found !== undefined) {
+      const parsed = parseCInt(found);
+      if (parsed === undefined) this.fatal(`bad numerical configuration: ${this.src.label(name)} = ${found}`);
+      value = parsed;
+    }
+    if (min && value < min) this.fatal(`invalid ${this.src.label(name)} parameter value ${value} < ${min}`);
+    if (max && value > max) this.fatal(`invalid ${this.src.label(name)} parameter value ${value} > ${max}`);
+    if (msg.verbose) msg.info(`cfg_get_int: ${this.name}: ${name} = ${value}`);
+    return value;
+  }
+
+  /** cfg_get_bool(): "yes"/"no" in any case; def when unset (may be -1 = "not set"). */
+  bool(name: string, def: number): number {
+    const found = this.src.lookup(name);
+    let value = def;
+    if (found !== undefined) {
+      const lower = found.toLowerCase();
+      if (lower === "yes") value = 1;
+      else if (lower === "no") value = 0;
+      else this.fatal(`bad boolean configuration: ${this.src.label(name)} = ${found}`);
+    }
+    if (msg.verbose) msg.info(`cfg_get_bool: ${this.name}: ${name} = ${value ? "on" : "off"}`);
+    return value;
+  }
+}
+
+/** strtol(s, &end, 10) accepted whole and fitting an int, else undefined. */
+export function parseCInt(s: string): number | undefined {
+  const m = /^[ \t\n\v\f\r]*([+-]?\d+)$/.exec(s);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  if (!Number.isSafeInteger(n) || n > 2147483647 || n < -2147483648) return undefined;
+  return n;
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** One read of a configuration file: its entries and mtime (seconds). */
+function loadOnce(path: string): { values: Map<string, string>; mtime: number } {
+  const file = Buffer.from(path, "latin1");
+  let data: string;
+  let mtime: number;
+  try {
+    data = readFileSync(file).toString("latin1");
+  } catch (e) {
+    if ((e as { code?: string }).code === "EISDIR") throw new TableError("config", `read ${path}: ${errnoText(e)}`);
+    throw new TableError("retry", `open ${path}: ${errnoText(e)}`);
+  }
+  try {
+    mtime = Math.floor(statSync(file).mtimeMs / 1000);
+  } catch (e) {
+    throw new TableError("config", `fstat ${path}: ${errnoText(e)}`);
+  }
+  const values = new Map<string, string>();
+  for (const { text, lineno } of logicalLines(data, path)) {
+    const line = cString(text);
+    const nv = splitNameValue(line);
+    if ("error" in nv) throw new TableError("config", `${path}, line ${lineno}: ${nv.error}: "${line}"`);
+    const old = values.get(nv.name);
+    if (old !== undefined && old !== nv.value) msg.warn(`${path}, line ${lineno}: overriding earlier entry: ${nv.name}=${old}`);
+    values.set(nv.name, nv.value);
+  }
+  return { values, mtime };
+}
+
+function openFile(path: string): CfgParser | Promise<CfgParser> {
+  const attempt = (): CfgParser | Promise<CfgParser> => {
+    const before = nowSeconds();
+    const { values, mtime } = loadOnce(path);
+    const after = nowSeconds();
+    if (mtime < before - 1 || mtime > after) return CfgParser.fromValues(path, values);
+    if (msg.verbose > 1) msg.info(`pausing to let ${path} cool down`);
+    return new Promise<CfgParser>((resolve, reject) => {
+      setTimeout(() => {
+        try {
+          resolve(attempt());
+        } catch (e) {
+          reject(e);
+        }
+      }, HOT_FILE_PAUSE_MS);
+    });
+  };
+  return attempt();
+}

@@ -1,0 +1,171 @@
+/**
+ * runner.ts - plays corpus cases against one proxymap socket and records
+ * what came back, byte for byte.
+ *
+ * Each case is a fresh connection: read the greeting, then send the rounds
+ * one by one, each in its own write, never before the server is done with
+ * the previous one. That matters for the C reference: multi_server handles
+ * one request per readable event of the socket, and vstream then discards
+ * whatever else that read() brought in, so bytes sent early can vanish.
+ *
+ * A round is done when a reply list arrived. When none came within
+ * `roundMs`, or the round was large (the reference may still be draining
+ * it), the runner synchronises with a probe: a lookup of
+ * static:__probe_reply__, whose reply is unique, sent on its own and
+ * repeated (at most 5 times, `quietMs` apart) until its reply comes back;
+ * a probe sent while the reference was still busy is dropped by it, which
+ * is why it is repeated. Probe replies are removed before comparing. A case
+ * ends with the same synchronisation, except after a truncated round (it is
+ * read until quiet: a probe would complete the list). A closed connection
+ * ends the case.
+ *
+ * Cases run one after another, so the server process sees the same history
+ * on both sides (the open flags of a shared table instance depend on it).
+ */
+import { PROBE_REPLY, PROBE_REQUEST, type Case } from "./corpus";
+import { WireClient, parseList, show, text } from "../helpers/wire";
+
+export interface CaseResult {
+  id: number;
+  greeting: string;
+  /** Bytes read after each round (reports only). */
+  rounds: string[];
+  /** Every byte received after the greeting, probe replies removed (latin1). */
+  stream: string;
+  /** The server closed the connection. */
+  closed: boolean;
+  /** Rounds sent before the connection closed. */
+  sent: number;
+  /** The final probe came back (the stream was in step at the end). */
+  inStep: boolean;
+  error?: string;
+}
+
+export interface RunOptions {
+  /** Send round.translated where present (the 3.7 reference). */
+  translated: boolean;
+  /** How long a round waits for its first reply list. */
+  roundMs: number;
+  /** Silence that ends the flush / a truncated case. */
+  quietMs: number;
+  /** How long to wait for the greeting (a restarting service may take a while). */
+  connectMs: number;
+}
+
+const PROBE = PROBE_REPLY.toString("latin1");
+
+/** Remove complete probe-reply lists found at list boundaries. */
+export function stripProbes(s: string): string {
+  let out = "";
+  let b = Buffer.from(s, "latin1");
+  for (;;) {
+    const p = parseList(b);
+    if (!p) return out + b.toString("latin1");
+    const l = b.toString("latin1", 0, p.used);
+    if (l !== PROBE) out += l;
+    b = b.subarray(p.used);
+  }
+}
+
+const LARGE = 4000;
+
+export async function runCase(path: string, c: Case, o: RunOptions): Promise<CaseResult> {
+  const res: CaseResult = { id: c.id, greeting: "", rounds: [], stream: "", closed: false, sent: 0, inStep: false };
+  let cl: WireClient;
+  try {
+    cl = await WireClient.connect(path, { greeting: true, timeoutMs: o.connectMs });
+  } catch (e) {
+    res.error = (e as Error).message;
+    res.closed = true;
+    return res;
+  }
+  res.greeting = text(cl.greeting!);
+  let all = "";
+  // Probe until its reply comes back; returns what arrived before it.
+  const sync = async (): Promise<string> => {
+    let got = "";
+    for (let i = 0; i < 5 && !cl.closed; i++) {
+      await cl.send(PROBE_REQUEST);
+      const q = await cl.readUntilTail(PROBE_REPLY, o.quietMs);
+      got += text(q.data) + (q.found ? PROBE : "");
+      if (q.found) {
+        res.inStep = true;
+        return got;
+      }
+    }
+    res.inStep = false;
+    return got;
+  };
+  try {
+    for (const r of c.rounds) {
+      if (cl.closed) break;
+      const out = o.translated && r.translated ? r.translated : r.bytes;
+      await cl.send(out);
+      res.sent++;
+      let d: string;
+      if (r.truncated) {
+        d = text((await cl.readUntilQuiet(o.quietMs)).data);
+        res.inStep = false;
+      } else {
+        d = text(await firstList(cl, o.roundMs));
+        if (!d.length || out.length > LARGE) d += await sync();
+        else res.inStep = true;
+      }
+      res.rounds.push(d);
+      all += d;
+    }
+    const last = c.rounds[c.rounds.length - 1];
+    if (!cl.closed && !last?.truncated) all += await sync();
+    if (cl.closed) {
+      all += text(cl.pending);
+      res.closed = true;
+    }
+  } finally {
+    cl.close();
+  }
+  res.stream = stripProbes(all);
+  return res;
+}
+
+/** Wait until at least one complete list is buffered (or ms pass); take everything buffered. */
+async function firstList(cl: WireClient, ms: number): Promise<Buffer> {
+  const deadline = Date.now() + ms;
+  while (!cl.closed && !parseList(cl.pending) && Date.now() < deadline) {
+    await cl.nextEvent(deadline - Date.now());
+  }
+  const out = Buffer.from(cl.pending);
+  cl.discard(out.length);
+  return out;
+}
+
+/** Run cases one after another; pathOf picks each case's socket. */
+export async function runAll(cases: readonly Case[], o: RunOptions, pathOf: (c: Case) => string): Promise<Map<number, CaseResult>> {
+  const out = new Map<number, CaseResult>();
+  for (const c of cases) out.set(c.id, await runCase(pathOf(c), c, o));
+  return out;
+}
+
+/** Reply lists of a stream (complete ones) and any incomplete tail. */
+export function splitLists(s: string): { lists: [string, string][][]; tail: string } {
+  const lists: [string, string][][] = [];
+  let b = Buffer.from(s, "latin1");
+  for (;;) {
+    const p = parseList(b);
+    if (!p) return { lists, tail: b.toString("latin1") };
+    lists.push(p.attrs.map((a) => [a[0], a[1]]));
+    b = b.subarray(p.used);
+  }
+}
+
+/** Report lines for one side of a case. */
+export function describeSide(tag: string, c: Case, r: CaseResult | undefined, translated: boolean): string {
+  if (!r) return `  ${tag} (not run)`;
+  const lines: string[] = [];
+  c.rounds.forEach((round, i) => {
+    const sent = translated && round.translated ? round.translated : round.bytes;
+    lines.push(`  ${tag} > ${show(sent, 200)}`);
+    if (i < r.rounds.length) lines.push(`  ${tag} < ${r.rounds[i].length ? show(r.rounds[i], 300) : "(nothing yet)"}`);
+  });
+  lines.push(`  ${tag} stream: ${r.stream.length ? show(r.stream, 600) : "(empty)"}${r.closed ? " [closed]" : ""}${r.inStep ? "" : " [probe not answered]"}${r.error ? ` [${r.error}]` : ""}`);
+  return lines.join("\n");
+}

@@ -1,0 +1,95 @@
+/**
+ * build.test.ts - the single executable: build.ts writes it (into a temp
+ * directory here, so that dist/proxymap, which other suites use, is not
+ * replaced under them), it runs from an empty directory with an empty
+ * environment (no bun, no node, no node_modules), it carries lmdb's
+ * format-1 native addon, and a real Postfix master(8) runs it as the
+ * proxymap service: real `postmap -q` clients are answered, the process
+ * runs as mail_owner, logs through postlogd, and exits after max_idle.
+ *
+ * Needs: Postfix installed (apt-get install postfix), root, and node-gyp's
+ * prerequisites for the lmdb rebuild (scripts/build-lmdb-v1.sh).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildExecutable } from "../../build";
+import { PostfixInstance } from "../helpers/postfix-instance";
+
+const REPO = join(import.meta.dir, "..", "..");
+const dir = mkdtempSync(join(tmpdir(), "build-test-"));
+const bin = join(dir, "proxymap");
+
+beforeAll(async () => {
+  const r = Bun.spawnSync(["sh", join(REPO, "scripts", "build-lmdb-v1.sh")], { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`scripts/build-lmdb-v1.sh failed: ${r.stderr.toString()}`);
+  await buildExecutable({ outfile: bin, bytecode: true });
+}, 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Run the executable copied into an empty directory, with no environment at all. */
+function runBare(args: string[]) {
+  const empty = mkdtempSync(join(tmpdir(), "bare-"));
+  try {
+    const copy = join(empty, "proxymap");
+    copyFileSync(bin, copy);
+    Bun.spawnSync(["chmod", "755", copy]);
+    const r = Bun.spawnSync([copy, ...args], { cwd: empty, env: {}, stdout: "pipe", stderr: "pipe" });
+    return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
+}
+
+describe("dist/proxymap as one file", () => {
+  test("--self-test from an empty directory with env -i: every native part loads, lmdb writes format 1", () => {
+    const r = runBare(["--self-test"]);
+    expect(r.stdout).toContain("self-test: ok");
+    expect(r.stdout).toMatch(/lmdb \(native addon\): LMDB 0\.9\.\d+.*data format 1/);
+    expect(r.code).toBe(0);
+  });
+
+  test("--demo from an empty directory with env -i", () => {
+    const r = runBare(["--demo"]);
+    expect(r.stdout).toContain('lookup static:OK "anything" -> OK "OK"');
+    expect(r.stdout).toContain("proxymap demo: ok");
+    expect(r.stderr).toContain('warning: request for unapproved table: "hash:/etc/aliases"');
+    expect(r.code).toBe(0);
+  });
+});
+
+describe("under a real Postfix master", () => {
+  test("answers postmap -q through proxy:, runs as mail_owner, logs via postlogd, exits after max_idle", async () => {
+    const inst = await PostfixInstance.start({
+      impl: { path: bin },
+      label: "build",
+      mainCf: { proxy_read_maps: "proxy:unix:passwd.byname proxy:static:demo" },
+      proxymapArgs: ["-o", "max_idle=2"],
+    });
+    try {
+      const q = inst.postmapQuery("root", "proxy:unix:passwd.byname");
+      expect(q.stdout).toBe("root:x:0:0:root:/root:/bin/bash\n");
+      const pids = await inst.waitServicePids("proxymap");
+      expect(pids.length).toBe(1);
+      const pid = pids[0];
+      const pf = PostfixInstance.postfixUser();
+      expect(PostfixInstance.uids(pid)).toEqual([pf.uid, pf.uid, pf.uid]);
+      expect(PostfixInstance.rssKiB(pid)).toBeLessThan(64 * 1024);
+
+      const mark = inst.logMark();
+      const refused = inst.postmapQuery("x", "proxy:static:nope");
+      expect(refused.code).not.toBe(0);
+      await inst.waitForLog(new RegExp(`postfix/proxymap\\[${pid}\\]: warning: request for unapproved table: "static:nope"`), 5000, mark);
+
+      // max_idle=2: with no client the process goes away by itself.
+      const deadline = Date.now() + 6000;
+      while (PostfixInstance.isAlive(pid) && Date.now() < deadline) await Bun.sleep(100);
+      expect(PostfixInstance.isAlive(pid)).toBe(false);
+      // ... and master starts a fresh one for the next client.
+      expect(inst.postmapQuery("root", "proxy:unix:passwd.byname").code).toBe(0);
+    } finally {
+      inst.stop();
+    }
+  }, 30_000);
+});
