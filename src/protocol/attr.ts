@@ -26,7 +26,19 @@ export class TokenReader {
     private buf: Buffer,
     public pos: number,
     private readonly end: number,
+    /** The peer closed: what is buffered is all there will ever be. */
+    readonly eof = false,
   ) {}
+
+  /** Give up on what is left (the input ended inside a request). */
+  consumeAll(): void {
+    this.pos = this.end;
+  }
+
+  /** At end of input: did the input stop inside a token (bytes after the last NUL)? */
+  get cutInToken(): boolean {
+    return this.pos < this.end;
+  }
 
   /** The next token, or undefined when its terminating NUL has not arrived. */
   next(): string | undefined {

@@ -89,8 +89,10 @@ const OPS = new Set<string>(Object.keys(SHAPES));
  */
 export function scanRequest(reader: TokenReader, stream: string, fallbackGen: Gen): ScanResult | undefined {
   const warnings: string[] = [];
+  // Like the reference, a list that never started is no error at all.
+  if (reader.eof && !reader.cutInToken) return undefined;
   const name = reader.next();
-  if (name === undefined) return undefined;
+  if (name === undefined) return endOfInput(reader, stream, "input attribute name", warnings, { op: "none" });
   if (name === "") {
     warnings.push(`missing attribute request in input from ${stream}`);
     return { scanned: { op: "none" }, warnings };
@@ -100,7 +102,7 @@ export function scanRequest(reader: TokenReader, stream: string, fallbackGen: Ge
     return { scanned: { op: "none" }, warnings };
   }
   const op = reader.next();
-  if (op === undefined) return undefined;
+  if (op === undefined) return endOfInput(reader, stream, "input attribute value", warnings, { op: "none" });
   if (!OPS.has(op)) return { scanned: { op: "unknown", name: op }, warnings };
   return scanBody(reader, op as RequestOp, stream, fallbackGen, warnings);
 }
@@ -119,7 +121,7 @@ function scanBody(
 
   for (let i = 0; ; i++) {
     const name = reader.next();
-    if (name === undefined) return undefined;
+    if (name === undefined) return endOfInput(reader, stream, "input attribute name", warnings, bad().scanned);
     // The second attribute tells the shape; a 3.11 client always sends
     // instance_flags there.
     if (i === 1) {
@@ -142,7 +144,7 @@ function scanBody(
       return bad();
     }
     const text = reader.next();
-    if (text === undefined) return undefined;
+    if (text === undefined) return endOfInput(reader, stream, "input attribute value", warnings, bad().scanned);
     if (kind === "str") {
       (attrs[field] as string) = text;
     } else {
@@ -156,4 +158,28 @@ function scanBody(
       (attrs[field] as number) = n;
     }
   }
+}
+
+/**
+ * The input ran out inside a request. Before end of input that only means
+ * "wait for more" (undefined). After it, the reference logs which part it
+ * was reading — "unexpected" when a token was cut, "premature" when the
+ * input stopped between tokens — and answers what it had: nothing while
+ * reading `request`, BAD inside a known request.
+ */
+function endOfInput(
+  reader: TokenReader,
+  stream: string,
+  context: string,
+  warnings: string[],
+  scanned: Scanned,
+): ScanResult | undefined {
+  if (!reader.eof) return undefined;
+  warnings.push(
+    reader.cutInToken
+      ? `unexpected end-of-input from ${stream} while reading ${context}`
+      : `premature end-of-input on ${stream} while reading ${context}`,
+  );
+  reader.consumeAll();
+  return { scanned, warnings };
 }

@@ -134,6 +134,8 @@ export class ClientConn implements ClientIO {
   /** The client shut down its sending side. */
   ended(): void {
     this.clientDone = true;
+    // A request cut off by end-of-file still gets the reference's answer.
+    this.session?.end();
     this.maybeFinish();
   }
 

@@ -32,11 +32,14 @@ import { msg } from "../log/msg";
 import { applyLogChoice, configuredLogChoice, loggingEnteredJail } from "../log/setup";
 import { stderrSink } from "../log/stderrSink";
 import { createService, type ProxymapService } from "../service/proxymap";
+import { setUtf8Enabled } from "../tables/dict";
+import { setMysqlMainConfig } from "../tables/mysql";
+import { setTableMainConfig } from "../tables/sqlite/mainParams";
 import { preloadLibc, setsid, strerror, unixListen } from "../sys/libc";
 import { MasterStatus, MASTER_LISTEN_FD } from "./masterStatus";
 import type { DaemonOptions } from "./options";
 import { getBool, getStr, readServerParams } from "./params";
-import { runPreJailInit } from "./preJail";
+import { preJailContext, runPreJailInit } from "./preJail";
 import { checkMailOwner, chrootUid } from "./privileges";
 import { MultiServer } from "./skeleton";
 import { serveOneRequest } from "./standalone";
@@ -65,7 +68,8 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
   const own = o.listenPath !== undefined;
   const underMaster = !own && !o.standalone;
   msg.verbose = o.verbose;
-  if (msg.verbose) msg.info("daemon started");
+  // Postfix logs this before it parses -v: only MAIL_VERBOSE turns it on.
+  if (process.env.MAIL_VERBOSE) msg.info("daemon started");
 
   // 3. Configuration, then logging as configured.
   const config = loadMainConfig({
@@ -74,6 +78,12 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
     processName: procname,
     serviceName: o.serviceName,
   });
+  // Table drivers that read main.cf (sqlite/mysql main.cf forms,
+  // lmdb_map_size) see the same configuration, -o overrides included; the
+  // UTF-8 layer follows smtputf8_enable as Postfix's util_utf8_enable does.
+  setTableMainConfig(config);
+  setMysqlMainConfig(config);
+  setUtf8Enabled(getBool(config, "smtputf8_enable", true));
   const queueDir = getStr(config, "queue_directory", "/var/spool/postfix");
   const mailOwner = getStr(config, "mail_owner", "postfix");
   const mainCf = `${o.configDir}/main.cf`;
@@ -105,9 +115,9 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
     msg.fatal("do not run this command by hand");
   }
   if (underMaster) {
-    if (o.transport === undefined) msg.fatal("no transport type specified");
-    const t = o.transport.toLowerCase();
-    if (t !== "unix" && t !== "inet") msg.fatal(`unsupported transport type: ${o.transport}`);
+    const t = o.transport;
+    if (t === undefined) return msg.fatal("no transport type specified");
+    if (t.toLowerCase() !== "unix" && t.toLowerCase() !== "inet") msg.fatal(`unsupported transport type: ${t}`);
   }
   if (msg.verbose && process.env.GENERATION !== undefined)
     msg.info(`process generation: ${process.env.GENERATION} (${o.generation.toString(8)})`);
@@ -124,7 +134,8 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
   if (own) listenFd = bindOwnSocket(o.listenPath!);
   preloadLibc();
   new Date().getTimezoneOffset(); // load the time zone while /etc/localtime is reachable
-  runPreJailInit();
+  const approved = config.get(o.serviceName === SERVICE_WRITE ? "proxy_write_maps" : "proxy_read_maps");
+  runPreJailInit(preJailContext(o.serviceName, approved));
   const root = o.chroot ? queueDir : undefined;
   chrootUid(root, o.dropPrivileges ? mailOwner : undefined);
   if (root) loggingEnteredJail(root);

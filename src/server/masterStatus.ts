@@ -39,7 +39,7 @@ export function decodeStatus(b: Uint8Array): { pid: number; generation: number; 
 }
 
 export class MasterStatus {
-  private sock: Socket<undefined> | undefined;
+  private sock: Socket<unknown> | undefined;
   private gone = false;
 
   constructor(
@@ -65,7 +65,7 @@ export class MasterStatus {
         close: lost,
         error: lost,
       },
-    } as Parameters<typeof Bun.connect>[0] & { fd: number });
+    } as unknown as Parameters<typeof Bun.connect>[0]);
   }
 
   /** Send one status record; false when it could not be written whole. */

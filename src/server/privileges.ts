@@ -16,6 +16,13 @@
 import { msg } from "../log/msg";
 import { chroot, getpwnam, getpwuid, strerror } from "../sys/libc";
 
+/** The POSIX credential calls of Node's process object (present on Linux). */
+const posix = process as unknown as {
+  setgid(gid: number): void;
+  setuid(uid: number): void;
+  initgroups(user: string, gid: number): void;
+};
+
 /** %m for a Node/Bun system error. */
 function errText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
@@ -42,12 +49,12 @@ export function chrootUid(rootDir: string | undefined, userName: string | undefi
     if (!pw) return msg.fatal(`unknown user: ${userName}`);
     uid = pw.uid;
     try {
-      process.setgid(pw.gid);
+      posix.setgid(pw.gid);
     } catch (e) {
       msg.fatal(`setgid(${pw.gid}): ${errText(e)}`);
     }
     try {
-      process.initgroups(userName, pw.gid);
+      posix.initgroups(userName, pw.gid);
     } catch (e) {
       msg.fatal(`initgroups: ${errText(e)}`);
     }
@@ -63,7 +70,7 @@ export function chrootUid(rootDir: string | undefined, userName: string | undefi
   }
   if (userName !== undefined) {
     try {
-      process.setuid(uid);
+      posix.setuid(uid);
     } catch (e) {
       msg.fatal(`setuid(${uid}): ${errText(e)}`);
     }

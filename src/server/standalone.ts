@@ -4,8 +4,7 @@
  * -S (it calls the service once; proxymap's service handles one request).
  *
  * No greeting is sent in this mode (Postfix sends the protocol announcement
- * only to accepted connections): bytes the service writes while the session
- * starts are dropped. Only the first complete request on standard input is
+ * only to accepted connections). Only the first complete request on standard input is
  * handed to the service; anything after it is ignored, as the reference does.
  * If input ends before a request is complete, nothing is answered; as in
  * Postfix the exit status is 0 either way.
@@ -23,7 +22,6 @@ export async function serveOneRequest(
   input: AsyncIterable<Uint8Array> = Bun.stdin.stream() as unknown as AsyncIterable<Uint8Array>,
   output: (data: Uint8Array) => void = (d) => writeAll(1, d),
 ): Promise<void> {
-  let greeting = true;
   let finished: () => void = () => {};
   const done = new Promise<void>((r) => (finished = r));
   // The session may reply after feed() returns (a database table): each
@@ -34,7 +32,6 @@ export async function serveOneRequest(
   };
   const io: ClientIO = {
     write(data) {
-      if (greeting) return;
       output(data);
       queueMicrotask(check);
     },
@@ -42,8 +39,7 @@ export async function serveOneRequest(
       finished();
     },
   };
-  const session = service.connect(io);
-  greeting = false;
+  const session = service.connect(io, { greet: false });
 
   let buf = new Uint8Array(0);
   let complete = false;
@@ -60,8 +56,11 @@ export async function serveOneRequest(
     }
   }
   if (!complete) {
-    // Input ended mid-request: let the session see what came (it may log), no reply.
+    // Input ended mid-request: the session answers as the reference does
+    // (BAD inside a known request, nothing before `request`).
     if (buf.length) session.feed(buf);
+    session.end();
+    if (session.pending > 0) await done;
     session.close();
     return;
   }

@@ -30,6 +30,8 @@ export interface Session {
   readonly partial: boolean;
   /** Requests received whose reply has not been written yet. */
   readonly pending: number;
+  /** End of input from the client: answer what the reference would, then stop. */
+  end(): void;
   /** The client went away: drop queued work for it. */
   close(): void;
 }
@@ -54,6 +56,8 @@ export class ClientSession implements Session {
   private buf: Buffer = EMPTY;
   private waiting = false;
   private closed = false;
+  /** The client sent end-of-file: buffered bytes are all there is. */
+  private ended = false;
 
   constructor(
     private readonly io: ClientIO,
@@ -82,19 +86,21 @@ export class ClientSession implements Session {
     this.drain(borrowed);
   }
 
-  close(): void {
+  end(): void {
     if (this.closed) return;
+    this.ended = true;
+    if (!this.waiting && this.buf.length > 0) this.drain(false);
+  }
+
+  close(): void {
     this.closed = true;
-    if (this.buf.length > 0 && !this.waiting) {
-      msg.warn(`premature end-of-input on ${this.handler.streamName} while reading input attribute name`);
-    }
     this.buf = EMPTY;
   }
 
   /** Answer every complete request in the buffer, until one goes async. */
   private drain(borrowed: boolean): void {
     const buf = this.buf;
-    const reader = new TokenReader(buf, 0, buf.length);
+    const reader = new TokenReader(buf, 0, buf.length, this.ended);
     let consumed = 0;
     try {
       while (consumed < buf.length && !this.closed) {
@@ -153,6 +159,7 @@ export class ClientSession implements Session {
     if (this.closed) return;
     if (bytes !== null) this.io.write(bytes);
     if (this.buf.length > 0) this.drain(false);
+    else if (this.ended) this.io.close();
   }
 
   private abort(): void {

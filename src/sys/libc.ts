@@ -107,12 +107,12 @@ function passwdAt(p: Pointer | null): Passwd | undefined {
 
 /** getpwnam(3) through the system's NSS. */
 export function getpwnam(name: string): Passwd | undefined {
-  return passwdAt(libc().getpwnam(cstr(name)));
+  return passwdAt(libc().getpwnam(cstr(name)) as Pointer | null);
 }
 
 /** getpwuid(3) through the system's NSS. */
 export function getpwuid(uid: number): Passwd | undefined {
-  return passwdAt(libc().getpwuid(uid));
+  return passwdAt(libc().getpwuid(uid) as Pointer | null);
 }
 
 // syslog(3) keeps the ident pointer: the buffer must outlive the process.

@@ -22,8 +22,9 @@ import { btree } from "./btree";
 import { cdb } from "./cdb";
 import { lmdb } from "./lmdb";
 import { sqlite } from "./sqlite";
+import { mysqlTable } from "./mysql";
 
-export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree, cdb, lmdb, sqlite];
+export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree, cdb, lmdb, sqlite, mysqlTable];
 
 const BY_NAME = new Map<string, TableType>(TABLE_TYPES.map((t) => [t.type, t]));
 

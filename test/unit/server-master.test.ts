@@ -48,8 +48,8 @@ class Sim {
   readonly status: StatusRecord[] = [];
   stderr = "";
   exitCode: number | null = null;
-  signal: string | null = null;
-  private statusSock: Socket<undefined> | undefined;
+  signal: unknown = null;
+  private statusSock: Socket<unknown> | undefined;
   private statusBuf = new Uint8Array(0);
 
   constructor(
@@ -73,7 +73,7 @@ class Sim {
     this.statusSock = await Bun.connect({
       fd,
       socket: {
-        data(_s, d) {
+        data(_s: unknown, d: Uint8Array) {
           const b = new Uint8Array(self.statusBuf.length + d.length);
           b.set(self.statusBuf);
           b.set(d, self.statusBuf.length);

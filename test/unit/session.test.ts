@@ -105,3 +105,31 @@ describe("ClientSession", () => {
     expect(c.text()).toContain("value\x00abc\x00");
   });
 });
+
+describe("end of input", () => {
+  test("inside a known request: BAD-shaped reply from the handler, then close", () => {
+    const c = collector();
+    const replies: string[] = [];
+    const h = echoHandler();
+    const handler: RequestHandler = {
+      ...h.handler,
+      handle(s) {
+        replies.push(s.op);
+        return s.op === "bad" ? encodeAttrs([["status", 3], ["value", ""]]) : h.handler.handle(s);
+      },
+    };
+    const s = new ClientSession(c.io, handler);
+    s.feed(Buffer.from("request\0lookup\0table\0t:t\0fl", "latin1"));
+    s.end();
+    expect(replies).toEqual(["bad"]);
+    expect(c.text()).toBe("status\x003\x00value\x00\x00\x00");
+  });
+
+  test("between requests: nothing to answer", () => {
+    const c = collector();
+    const s = new ClientSession(c.io, echoHandler().handler);
+    s.feed(lookup("a"));
+    s.end();
+    expect(c.text()).toBe("status\x000\x00value\x00a\x00\x00");
+  });
+});

@@ -25,44 +25,29 @@
  * server may have restarted since it was last used). Connections idle for
  * `idle_interval` seconds are closed.
  *
- * Bytes: a connection speaks latin1 to mysql2 (so our byte strings reach
- * the server unchanged) and then sets the session character set the
- * reference's client library would have (SET NAMES, default utf8mb4);
- * SESSION_TRACK is off so mysql2 does not switch its own encoding when the
- * server reports the change. Values come back as raw Buffers (typeCast
- * off) and are handed on as byte strings.
+ * Each connection (connection.ts) has the session the reference's client
+ * library would set up, and returns values as byte strings.
  *
  * Reads: nothing. Logs: the reference's "connect to mysql server HOST:
  * REASON" and "TYPE:NAME: query failed: REASON" warnings; an info line
  * when a probed host answers again; with -v, each connection event.
  */
-import mysql from "mysql2";
-import type { Connection, ConnectionOptions, FieldPacket, QueryError, SslOptions } from "mysql2";
-import { constants as osConstants } from "node:os";
+import type { Connection, QueryError } from "mysql2";
 import { msg } from "../../log/msg";
+import { connectErrorText, openConnection, queryErrorText, runStatement, TimeoutError, type ConnectionSettings, type ResultSet } from "./connection";
 import type { HostEntry, Target } from "./hosts";
-import { makeEscaper } from "./quote";
+
+export type { ResultSet } from "./connection";
 
 /** Everything that makes two tables' connections interchangeable. */
-export interface PoolSettings {
+export interface PoolSettings extends ConnectionSettings {
   hosts: readonly HostEntry[];
   targets: readonly Target[];
-  user: string;
-  password: string;
-  database: string;
-  /** Session character set (SET NAMES). */
-  charset: string;
-  initCommands: readonly string[];
-  ssl: SslOptions | undefined;
-  connectTimeoutMs: number;
   queryTimeoutMs: number;
   limit: number;
   idleMs: number;
   retryMs: number;
 }
-
-/** One result of a statement: the rows of a result set, or null for a plain OK. */
-export type ResultSet = Array<Array<string | null>> | null;
 
 /** A reply the table refuses (e.g. no result set): try the next host. */
 export class Refused {
@@ -73,9 +58,6 @@ export class Refused {
 export class Unavailable extends Error {}
 
 const PROBE_INTERVAL_MS = 500;
-const SERVER_STATUS_NO_BACKSLASH_ESCAPES = 0x200;
-const ER_UNKNOWN_CHARACTER_SET = 1115;
-const ERRNO = osConstants.errno as Record<string, number>;
 
 interface HostState {
   readonly entry: HostEntry;
@@ -121,39 +103,6 @@ export function poolCount(): number {
 function shuffledPick<T>(items: T[]): T | undefined {
   return items.length === 0 ? undefined : items[Math.floor(Math.random() * items.length)];
 }
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-/** The words the reference's client library uses for a failed connect. */
-function connectErrorText(e: QueryError | Error, t: Target): string {
-  const err = e as QueryError & { sqlMessage?: string };
-  if (typeof err.errno === "number" && err.errno > 0 && err.sqlMessage) return err.sqlMessage;
-  const code = err.code ?? "";
-  if ("socketPath" in t) {
-    const n = code === "ETIMEDOUT" ? 110 : ERRNO[code];
-    if (n !== undefined) return `Can't connect to local server through socket '${t.socketPath}' (${n})`;
-  } else {
-    if (code === "ENOTFOUND") return `Unknown server host '${t.host}' (-2)`;
-    if (code === "EAI_AGAIN") return `Unknown server host '${t.host}' (-3)`;
-    // The library connects without blocking and reports EINPROGRESS for a refused connection.
-    if (code === "ECONNREFUSED") return `Can't connect to server on '${t.host}' (115)`;
-    if (code === "ETIMEDOUT") return `Can't connect to server on '${t.host}' (110)`;
-    const n = ERRNO[code];
-    if (n !== undefined) return `Can't connect to server on '${t.host}' (${n})`;
-  }
-  return errText(e);
-}
-
-function queryErrorText(e: QueryError | Error): string {
-  const err = e as QueryError & { sqlMessage?: string };
-  if (err.sqlMessage) return err.sqlMessage;
-  if (err.fatal) return "Lost connection to server during query";
-  return errText(e);
-}
-
-class TimeoutError extends Error {}
 
 export class Pool {
   refs = 0;
@@ -403,116 +352,6 @@ export class Pool {
     }
   }
 
-  /** mysql2 connection, session set up; rejects on any failure. */
-  private open(host: HostState): Promise<Conn> {
-    const s = this.settings;
-    const options: ConnectionOptions = {
-      ...host.target,
-      // The name TLS checks for a UNIX-socket connection, as the client library does.
-      ...("socketPath" in host.target && s.ssl ? { host: "localhost" } : {}),
-      user: s.user,
-      password: s.password,
-      database: s.database,
-      // latin1 on the wire from mysql2's side: one char code = one byte.
-      charset: "latin1",
-      flags: ["-SESSION_TRACK", "-LOCAL_FILES"],
-      connectTimeout: s.connectTimeoutMs,
-      typeCast: false,
-      rowsAsArray: true,
-      multipleStatements: false,
-      // The same object each time: mysql2 caches its TLS context by it.
-      ssl: s.ssl,
-    };
-    return new Promise<Conn>((resolve, reject) => {
-      let settled = false;
-      const raw = mysql.createConnection(options);
-      const fail = (e: unknown): void => {
-        if (settled) return;
-        settled = true;
-        try {
-          raw.destroy();
-        } catch {
-          // nothing to close
-        }
-        reject(e);
-      };
-      const timer = setTimeout(() => fail(Object.assign(new Error("connect ETIMEDOUT"), { code: "ETIMEDOUT" })), s.connectTimeoutMs + 50);
-      raw.on("error", (e: QueryError) => {
-        if (!settled) {
-          clearTimeout(timer);
-          fail(e);
-          return;
-        }
-        if (conn) this.connectionLost(conn, e);
-      });
-      raw.on("end", () => {
-        if (conn) this.connectionLost(conn, undefined);
-      });
-      let conn: Conn | undefined;
-      raw.connect((err) => {
-        if (err) {
-          clearTimeout(timer);
-          fail(err);
-          return;
-        }
-        this.setupSession(raw).then(
-          (noBackslash) => {
-            clearTimeout(timer);
-            if (settled) return;
-            settled = true;
-            conn = {
-              raw,
-              host,
-              quote: makeEscaper({ charset: s.charset, noBackslashEscapes: noBackslash }),
-              dead: false,
-              uses: 0,
-              lastUsed: Date.now(),
-            };
-            if (msg.verbose) msg.info(`dict_mysql: successful connection to host ${host.entry.label}`);
-            resolve(conn);
-          },
-          (e) => {
-            clearTimeout(timer);
-            fail(e);
-          },
-        );
-      });
-    });
-  }
-
-  /** SET NAMES and the option files' init commands; true when backslashes are not escapes. */
-  private async setupSession(raw: Connection): Promise<boolean> {
-    const s = this.settings;
-    const cs = s.charset.toLowerCase();
-    // The client library's collation for utf8mb4 is utf8mb4_general_ci; say so,
-    // because newer servers default to another one.
-    const names = cs === "utf8mb4" ? "SET NAMES utf8mb4 COLLATE utf8mb4_general_ci" : `SET NAMES '${s.charset.replace(/[^A-Za-z0-9_]/g, "")}'`;
-    let status: number;
-    try {
-      status = await this.simple(raw, names);
-    } catch (e) {
-      if ((e as QueryError).errno !== ER_UNKNOWN_CHARACTER_SET) throw e;
-      // A server that does not know the client library's character set
-      // falls back to its own defaults at the handshake; do the same.
-      status = await this.simple(
-        raw,
-        "SET character_set_client = @@global.character_set_client, character_set_results = @@global.character_set_results, collation_connection = @@global.collation_connection",
-      );
-    }
-    for (const cmd of s.initCommands) status = await this.simple(raw, cmd);
-    return (status & SERVER_STATUS_NO_BACKSLASH_ESCAPES) !== 0;
-  }
-
-  /** A statement whose result does not matter; resolves the server status flags. */
-  private simple(raw: Connection, sql: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      raw.query(sql, (err, res) => {
-        if (err) reject(err);
-        else resolve((res as { serverStatus?: number } | undefined)?.serverStatus ?? 0);
-      });
-    });
-  }
-
   /** A connection reported an error or end by itself (not during our query). */
   private connectionLost(c: Conn, e: QueryError | undefined): void {
     if (msg.verbose) msg.info(`mysql connection to ${c.host.entry.label} closed${e ? ": " + e.message : ""}`);
@@ -522,36 +361,29 @@ export class Pool {
   }
 
   /** One statement on a connection, bounded by query_timeout. */
-  private query(c: Conn, sql: string): Promise<ResultSet[]> {
-    const timeoutMs = this.settings.queryTimeoutMs;
-    return new Promise<ResultSet[]>((resolve, reject) => {
-      if (c.dead) {
-        reject(Object.assign(new Error("connection closed"), { fatal: true }));
-        return;
-      }
-      let done = false;
-      const timer = setTimeout(() => {
-        if (done) return;
-        done = true;
-        // The reply may still come; the connection cannot be trusted any more.
-        this.discard(c);
-        reject(new TimeoutError(`no reply within ${timeoutMs / 1000} s`));
-      }, timeoutMs);
-      try {
-        c.raw.query({ sql, rowsAsArray: true, typeCast: false }, (err, results, fields) => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
-          c.uses++;
-          if (err) reject(err);
-          else resolve(normalize(results, fields));
-        });
-      } catch (e) {
-        done = true;
-        clearTimeout(timer);
-        reject(Object.assign(e as Error, { fatal: true }));
-      }
+  private async query(c: Conn, sql: string): Promise<ResultSet[]> {
+    if (c.dead) throw Object.assign(new Error("connection closed"), { fatal: true });
+    try {
+      return await runStatement(c.raw, sql, this.settings.queryTimeoutMs);
+    } catch (e) {
+      // After a time-out the reply may still come: the connection cannot be trusted any more.
+      if (e instanceof TimeoutError) this.discard(c);
+      throw e;
+    } finally {
+      c.uses++;
+    }
+  }
+
+  /** A connection of ours, session set up; rejects on any failure. */
+  private async open(host: HostState): Promise<Conn> {
+    const holder: { conn?: Conn } = {};
+    const { raw, quote } = await openConnection(host.target, this.settings, (e) => {
+      if (holder.conn) this.connectionLost(holder.conn, e);
     });
+    const conn: Conn = { raw, host, quote, dead: false, uses: 0, lastUsed: Date.now() };
+    holder.conn = conn;
+    if (msg.verbose) msg.info(`dict_mysql: successful connection to host ${host.entry.label}`);
+    return conn;
   }
 
   // ------------------------------------------------------------ hosts
@@ -611,21 +443,4 @@ export class Pool {
     }, every);
     this.sweeper.unref?.();
   }
-}
-
-/**
- * mysql2's callback shapes made uniform: one entry per result of the
- * statement, rows of Buffers turned into byte strings.
- */
-function normalize(results: unknown, fields: unknown): ResultSet[] {
-  const multi = Array.isArray(fields) && fields.length > 0 && (Array.isArray(fields[0]) || fields[0] === undefined);
-  if (!multi) return [toSet(results, fields as FieldPacket[] | undefined)];
-  const rs = results as unknown[];
-  const fs = fields as Array<FieldPacket[] | undefined>;
-  return rs.map((r, i) => toSet(r, fs[i]));
-}
-
-function toSet(result: unknown, fields: FieldPacket[] | undefined): ResultSet {
-  if (fields === undefined || !Array.isArray(result)) return null;
-  return (result as Array<Array<Buffer | null>>).map((row) => row.map((v) => (v === null ? null : v.toString("latin1"))));
 }
