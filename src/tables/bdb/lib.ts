@@ -113,8 +113,8 @@ export function preloadLibdb(): boolean {
 
 // bun:ffi opens libdb-5.3.so by path: do it before a chroot (-c) hides it.
 // A missing library is not an error here; hash/btree tables report it.
-registerPreJailInit("libdb", () => {
-  preloadLibdb();
+registerPreJailInit("libdb", (ctx) => {
+  if (ctx.mayUse("hash") || ctx.mayUse("btree")) preloadLibdb();
 });
 
 /** The C string at p as a byte string. */
