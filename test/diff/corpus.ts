@@ -281,6 +281,35 @@ export function framing(b: Uint8Array): "one" | "several" | "partial" {
   }
 }
 
+const SHAPE_311: Record<string, string> = {
+  open: "request,table,instance_flags",
+  lookup: "request,table,instance_flags,flags,key",
+  update: "request,table,instance_flags,flags,key,value",
+  delete: "request,table,instance_flags,flags,key",
+  sequence: "request,table,instance_flags,flags,function",
+};
+
+/**
+ * The 3.7 form of a well-formed 3.11 request (instance_flags dropped; for
+ * open it becomes flags), or undefined when the bytes are not one. A
+ * mutation can turn a 3.7 request into a valid 3.11 one (an inserted
+ * instance_flags), so every round is checked, not only the 3.11-built ones.
+ */
+export function translate311(b: Uint8Array): Buffer | undefined {
+  const p = parseList(b);
+  if (!p || p.used !== b.length) return undefined;
+  const names = p.attrs.map((a) => a[0]).join(",");
+  const type = p.attrs[0]?.[1] ?? "";
+  if (p.attrs[0]?.[0] !== "request" || SHAPE_311[type] !== names) return undefined;
+  const out = p.attrs.filter((a) => type === "open" || a[0] !== "instance_flags").map((a): Attr => (a[0] === "instance_flags" ? ["flags", a[1]] : a));
+  return encodeAttrs(out);
+}
+
+/** True when some round names instance_flags: ours may answer it in the 3.11 reply shape. */
+export function mentions311(c: Case): boolean {
+  return c.rounds.some((r) => r.bytes.includes("\0instance_flags\0") || r.bytes.subarray(0, 15).toString("latin1") === "instance_flags\0");
+}
+
 /** True when every round frames as exactly one list (the compared cases). */
 export function singleLists(c: Case): boolean {
   return c.rounds.every((r) => !r.truncated && framing(r.bytes) === "one" && (!r.translated || framing(r.translated) === "one"));
@@ -566,6 +595,7 @@ export function generateCorpus(t: TableSet, opts: CorpusOptions): Case[] {
     }
     add(service, `random ${notes.join(" ")}`, rounds, killed);
   }
+  for (const c of cases) for (const r of c.rounds) if (!r.translated && !r.truncated) r.translated = translate311(r.bytes);
   // Each death costs a restart of the reference (master throttles the service): keep the
   // explicit ones and one more of each kind.
   const seen = new Map<string, number>();

@@ -413,10 +413,15 @@ export async function ourLookup(table: string, key: string, flags = 0): Promise<
 
 /**
  * Close the tables ourLookup opened directly (dict-layer ones close with
- * closeAllDicts()); with `end`, also give logging back to stderr.
+ * closeAllDicts()); with `end` (a test file's afterAll), also give logging
+ * back to stderr and remove referenceLookup()'s configuration directory.
  */
 export async function closeOurTables(end = false): Promise<void> {
-  if (end) releaseOurLog();
+  if (end) {
+    releaseOurLog();
+    if (refConfigDir) rmSync(refConfigDir, { recursive: true, force: true });
+    refConfigDir = undefined;
+  }
   for (const t of direct.values()) {
     const tab = await t;
     if (!(tab instanceof TableError)) await tab.close?.();

@@ -44,12 +44,6 @@ export async function startRobust(label: string, extra: Partial<InstanceOptions>
   writeFileSync(join(dir, "th"), lines.join("\n") + "\n", { mode: 0o644 });
   writeFileSync(join(dir, "empty"), "", { mode: 0o644 });
   writeFileSync(join(dir, "db"), "alice alice@example.com\nbob bob@example.com\n", { mode: 0o644 });
-  const mk = Bun.spawnSync(["postmap", `lmdb:${join(dir, "db")}`], { stderr: "pipe" });
-  if (mk.exitCode !== 0) throw new Error(`postmap lmdb:${dir}/db failed: ${mk.stderr.toString()} (apt-get install postfix-lmdb)`);
-  chmodSync(join(dir, "db.lmdb"), 0o644);
-  // proxywrite (running as mail_owner) updates it.
-  const pf = PostfixInstance.postfixUser();
-  chownSync(join(dir, "db.lmdb"), pf.uid, pf.gid);
   const lmdb = `lmdb:${join(dir, "db")}`;
   const empty = `texthash:${join(dir, "empty")}`;
   const tables = [PROBE_TABLE, `texthash:${join(dir, "th")}`, empty, "inline:{a=1,b=2}", "static:foo", "fail:oops", "unix:passwd.byname", "unix:group.byname", lmdb, "static:", "environ:"];
@@ -63,6 +57,17 @@ export async function startRobust(label: string, extra: Partial<InstanceOptions>
       ...(extra.mainCf ?? {}),
     },
   });
+  // The lmdb file is made by the real postmap with the instance's own main.cf
+  // (a machine installed with "No configuration" has no /etc/postfix/main.cf).
+  const mk = inst.run("postmap", [lmdb]);
+  if (mk.code !== 0) {
+    inst.stop();
+    throw new Error(`postmap ${lmdb} failed: ${mk.stderr} (apt-get install postfix-lmdb)`);
+  }
+  chmodSync(join(dir, "db.lmdb"), 0o644);
+  // proxywrite (running as mail_owner) updates it.
+  const pf = PostfixInstance.postfixUser();
+  chownSync(join(dir, "db.lmdb"), pf.uid, pf.gid);
   return {
     inst,
     dir,
