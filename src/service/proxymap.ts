@@ -85,12 +85,35 @@ export function createService(opts: ServiceOptions): ProxymapService {
     return typeof found === "number" ? fail(found) : op(found);
   }
 
-  /** Request flags as the dict layer should see them, per protocol generation. */
-  function prepare(d: Dict, gen: Gen, flags: number): number {
-    // 3.11 clients send the whole flag word and get it back; classic ones
-    // change only the request bits (the dict layer merges those).
-    if (gen === "instance") d.flags = flags;
-    return flags;
+  /**
+   * Run one operation on a shared table with the request's flags.
+   * Classic (up to 3.10) requests change only the request bits of the shared
+   * instance, as the reference does; the dict layer merges them. A 3.11
+   * request brings its whole flag word and gets the result back; it must
+   * not leave that word on the instance other clients share (3.11's
+   * proxymap resets each instance to its first-open flags for the same
+   * reason), so the instance's flags are put back once it is answered.
+   */
+  function runOp<T>(
+    d: Dict,
+    gen: Gen,
+    flags: number,
+    op: (flags: number) => T | Promise<T>,
+    reply: (result: T, replyFlags: number) => Buffer,
+  ): Buffer | Promise<Buffer> {
+    if (gen === "classic") {
+      const res = op(flags);
+      return res instanceof Promise ? res.then((x) => reply(x, d.flags)) : reply(res, d.flags);
+    }
+    const saved = d.flags;
+    d.flags = flags;
+    const finish = (x: T): Buffer => {
+      const out = reply(x, d.flags);
+      d.flags = saved;
+      return out;
+    };
+    const res = op(flags);
+    return res instanceof Promise ? res.then(finish) : finish(res);
   }
 
   function openOp(r: RequestAttrs & { gen: Gen }) {
@@ -101,8 +124,7 @@ export function createService(opts: ServiceOptions): ProxymapService {
         // A table the reference could not even have opened (flags it panics
         // on) answers its status without flags.
         if (d.openStatus !== Status.OK) return openReply(d.openStatus, 0);
-        if (r.gen === "instance") d.flags = firstFlags.get(d) ?? d.flags;
-        return openReply(Status.OK, d.flags);
+        return openReply(Status.OK, r.gen === "instance" ? (firstFlags.get(d) ?? d.flags) : d.flags);
       },
       (s) => openReply(s, 0),
     );
@@ -112,12 +134,14 @@ export function createService(opts: ServiceOptions): ProxymapService {
     const inst = r.gen === "instance" ? r.instFlags : r.flags;
     return withDict(
       find(r.table, inst),
-      (d) => {
-        const res = dictGet(d, r.key, prepare(d, r.gen, r.flags));
-        return res instanceof Promise
-          ? res.then((x) => lookupReply(r.gen, x.status, d.flags, x.value))
-          : lookupReply(r.gen, res.status, d.flags, res.value);
-      },
+      (d) =>
+        runOp(
+          d,
+          r.gen,
+          r.flags,
+          (f) => dictGet(d, r.key, f),
+          (x, rf) => lookupReply(r.gen, x.status, rf, x.value),
+        ),
       (s) => lookupReply(r.gen, s, 0, ""),
     );
   }
@@ -135,10 +159,14 @@ export function createService(opts: ServiceOptions): ProxymapService {
     const flags = r.flags | DictFlag.SYNC_UPDATE | DictFlag.DUP_REPLACE;
     return withDict(
       find(r.table, inst),
-      (d) => {
-        const s = dictPut(d, r.key, r.value, prepare(d, r.gen, flags));
-        return s instanceof Promise ? s.then((x) => writeReply(r.gen, x, d.flags)) : writeReply(r.gen, s, d.flags);
-      },
+      (d) =>
+        runOp(
+          d,
+          r.gen,
+          flags,
+          (f) => dictPut(d, r.key, r.value, f),
+          (x, rf) => writeReply(r.gen, x, rf),
+        ),
       (s) => writeReply(r.gen, s, 0),
     );
   }
@@ -149,10 +177,14 @@ export function createService(opts: ServiceOptions): ProxymapService {
     const flags = r.flags | DictFlag.SYNC_UPDATE;
     return withDict(
       find(r.table, inst),
-      (d) => {
-        const s = dictDel(d, r.key, prepare(d, r.gen, flags));
-        return s instanceof Promise ? s.then((x) => writeReply(r.gen, x, d.flags)) : writeReply(r.gen, s, d.flags);
-      },
+      (d) =>
+        runOp(
+          d,
+          r.gen,
+          flags,
+          (f) => dictDel(d, r.key, f),
+          (x, rf) => writeReply(r.gen, x, rf),
+        ),
       (s) => writeReply(r.gen, s, 0),
     );
   }
@@ -162,12 +194,14 @@ export function createService(opts: ServiceOptions): ProxymapService {
     const inst = r.gen === "instance" ? r.instFlags : r.flags;
     return withDict(
       find(r.table, inst),
-      (d) => {
-        const res = dictSeq(d, r.func, prepare(d, r.gen, r.flags));
-        return res instanceof Promise
-          ? res.then((x) => sequenceReply(r.gen, x.status, d.flags, x.key, x.value))
-          : sequenceReply(r.gen, res.status, d.flags, res.key, res.value);
-      },
+      (d) =>
+        runOp(
+          d,
+          r.gen,
+          r.flags,
+          (f) => dictSeq(d, r.func, f),
+          (x, rf) => sequenceReply(r.gen, x.status, rf, x.key, x.value),
+        ),
       (s) => sequenceReply(r.gen, s, 0, "", ""),
     );
   }

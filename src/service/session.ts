@@ -108,6 +108,16 @@ export class ClientSession implements Session {
         if (result === undefined) break;
         consumed = reader.pos;
         for (const w of result.warnings) msg.warn(w);
+        // The reference drops whatever input it has buffered once it has
+        // answered (or ignored) one request. Well-formed requests sent
+        // back to back are all answered here (no Postfix client does that,
+        // but it costs nothing); after malformed input, the rest of what
+        // arrived with it is dropped as the reference drops it, so that
+        // garbage gets exactly the reference's (non-)answers.
+        if (result.warnings.length > 0 || result.scanned.op === "none" || result.scanned.op === "unknown" || result.scanned.op === "bad") {
+          consumed = buf.length;
+          reader.consumeAll();
+        }
         const reply = this.handler.handle(result.scanned);
         if (reply instanceof Promise) {
           this.keep(buf, consumed, borrowed);
