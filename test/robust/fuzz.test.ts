@@ -120,9 +120,18 @@ async function worker(id: number, state: { sent: number }): Promise<void> {
         }
         await cl.send(Buffer.concat(lists));
         if (ending !== "probe") break; // drop the connection mid-request
-        await cl.send(PROBE_REQUEST);
-        const r = await cl.readUntilTail(PROBE_REPLY, 3000, 30_000);
-        if (!r.found) break;
+        // Like the reference, ours drops what arrived together with
+        // malformed input, so a probe sent behind a batch on the same
+        // connection may go with it. The process is probed on a fresh
+        // connection instead; the batch's connection goes on.
+        const probe = await WireClient.connect(s.inst.socket("proxymap"), { timeoutMs: 15_000 });
+        try {
+          await probe.send(PROBE_REQUEST);
+          const r = await probe.readUntilTail(PROBE_REPLY, 3000, 30_000);
+          if (!r.found) throw new Error("the process did not answer a probe on a fresh connection");
+        } finally {
+          probe.close();
+        }
       }
     } finally {
       cl.close();
