@@ -130,18 +130,24 @@ export function createService(opts: ServiceOptions): ProxymapService {
     );
   }
 
-  function lookupOp(r: RequestAttrs & { gen: Gen }) {
+  /** Find the request's table, run op on it with `flags`, reply; or reply the failure status. */
+  function onTable<T>(
+    r: RequestAttrs & { gen: Gen },
+    flags: number,
+    op: (d: Dict, flags: number) => T | Promise<T>,
+    reply: (result: T, replyFlags: number) => Buffer,
+    fail: (status: number) => Buffer,
+  ): Buffer | Promise<Buffer> {
     const inst = r.gen === "instance" ? r.instFlags : r.flags;
-    return withDict(
-      find(r.table, inst),
-      (d) =>
-        runOp(
-          d,
-          r.gen,
-          r.flags,
-          (f) => dictGet(d, r.key, f),
-          (x, rf) => lookupReply(r.gen, x.status, rf, x.value),
-        ),
+    return withDict(find(r.table, inst), (d) => runOp(d, r.gen, flags, (f) => op(d, f), reply), fail);
+  }
+
+  function lookupOp(r: RequestAttrs & { gen: Gen }) {
+    return onTable(
+      r,
+      r.flags,
+      (d, f) => dictGet(d, r.key, f),
+      (x, rf) => lookupReply(r.gen, x.status, rf, x.value),
       (s) => lookupReply(r.gen, s, 0, ""),
     );
   }
@@ -153,55 +159,35 @@ export function createService(opts: ServiceOptions): ProxymapService {
 
   function updateOp(r: RequestAttrs & { gen: Gen }) {
     if (!writer) return refuseWrite("update", r);
-    const inst = r.gen === "instance" ? r.instFlags : r.flags;
     // Tables stay open between requests, so every update is synchronous, and
     // a repeated key replaces the old value rather than abort (as the reference).
-    const flags = r.flags | DictFlag.SYNC_UPDATE | DictFlag.DUP_REPLACE;
-    return withDict(
-      find(r.table, inst),
-      (d) =>
-        runOp(
-          d,
-          r.gen,
-          flags,
-          (f) => dictPut(d, r.key, r.value, f),
-          (x, rf) => writeReply(r.gen, x, rf),
-        ),
+    return onTable(
+      r,
+      r.flags | DictFlag.SYNC_UPDATE | DictFlag.DUP_REPLACE,
+      (d, f) => dictPut(d, r.key, r.value, f),
+      (x, rf) => writeReply(r.gen, x, rf),
       (s) => writeReply(r.gen, s, 0),
     );
   }
 
   function deleteOp(r: RequestAttrs & { gen: Gen }) {
     if (!writer) return refuseWrite("delete", r);
-    const inst = r.gen === "instance" ? r.instFlags : r.flags;
-    const flags = r.flags | DictFlag.SYNC_UPDATE;
-    return withDict(
-      find(r.table, inst),
-      (d) =>
-        runOp(
-          d,
-          r.gen,
-          flags,
-          (f) => dictDel(d, r.key, f),
-          (x, rf) => writeReply(r.gen, x, rf),
-        ),
+    return onTable(
+      r,
+      r.flags | DictFlag.SYNC_UPDATE,
+      (d, f) => dictDel(d, r.key, f),
+      (x, rf) => writeReply(r.gen, x, rf),
       (s) => writeReply(r.gen, s, 0),
     );
   }
 
   function sequenceOp(r: RequestAttrs & { gen: Gen }) {
     if (r.func !== SEQ_FIRST && r.func !== SEQ_NEXT) return sequenceReply(r.gen, Status.BAD, 0, "", "");
-    const inst = r.gen === "instance" ? r.instFlags : r.flags;
-    return withDict(
-      find(r.table, inst),
-      (d) =>
-        runOp(
-          d,
-          r.gen,
-          r.flags,
-          (f) => dictSeq(d, r.func, f),
-          (x, rf) => sequenceReply(r.gen, x.status, rf, x.key, x.value),
-        ),
+    return onTable(
+      r,
+      r.flags,
+      (d, f) => dictSeq(d, r.func, f),
+      (x, rf) => sequenceReply(r.gen, x.status, rf, x.key, x.value),
       (s) => sequenceReply(r.gen, s, 0, "", ""),
     );
   }
