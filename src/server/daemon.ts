@@ -33,8 +33,7 @@ import { applyLogChoice, configuredLogChoice, loggingEnteredJail } from "../log/
 import { stderrSink } from "../log/stderrSink";
 import { createService, type ProxymapService } from "../service/proxymap";
 import { setUtf8Enabled } from "../tables/dict";
-import { setMysqlMainConfig } from "../tables/mysql";
-import { setTableMainConfig } from "../tables/sqlite/mainParams";
+import { setTableMainConfig } from "../tables/dbCommon/mainConfig";
 import { preloadLibc, setsid, strerror, unixListen } from "../sys/libc";
 import { MasterStatus, MASTER_LISTEN_FD } from "./masterStatus";
 import type { DaemonOptions } from "./options";
@@ -82,7 +81,6 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
   // lmdb_map_size) see the same configuration, -o overrides included; the
   // UTF-8 layer follows smtputf8_enable as Postfix's util_utf8_enable does.
   setTableMainConfig(config);
-  setMysqlMainConfig(config);
   setUtf8Enabled(getBool(config, "smtputf8_enable", true));
   const queueDir = getStr(config, "queue_directory", "/var/spool/postfix");
   const mailOwner = getStr(config, "mail_owner", "postfix");

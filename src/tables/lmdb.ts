@@ -43,7 +43,7 @@ import { msg } from "../log/msg";
 import { TableError, type OpenArgs, type Table, type TableType } from "./table";
 import { LmdbError, MAX_KEY_SIZE, MDB_BAD_VALSIZE, MDB_KEYEXIST, Slmdb, mdbText } from "./lmdb/slmdb";
 import { LOCK_EXCLUSIVE, LOCK_NONE, LOCK_SHARED } from "./lmdb/fcntl";
-import { tableMainConfig } from "./sqlite/mainParams";
+import { tableMainConfig } from "./dbCommon/mainConfig";
 import { lowercaseAscii } from "./utf8";
 import { cString } from "./strings";
 import { errnoText } from "./errno";

@@ -34,7 +34,7 @@
  * password is a failed connection: RETRY, as in the reference.
  *
  * Reads: the .cf file, option files, TLS files. Logs: the reference's
- * warnings (see pool.ts, template.ts, domain.ts and below).
+ * warnings (see mysql/pool.ts, dbCommon/expand.ts, dbCommon/domain.ts and below).
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { userInfo } from "node:os";
@@ -43,14 +43,15 @@ import { msg } from "../log/msg";
 import { DictFlag } from "../protocol/constants";
 import { TableError, type OpenArgs, type Table, type TableType } from "./table";
 import { lowercaseAscii } from "./utf8";
-import { CfgParser } from "./mysql/cfgParser";
-import { DomainList } from "./mysql/domain";
+import { CfgParser } from "./dbCommon/cfgParser";
+import { DomainList } from "./dbCommon/domain";
 import { parseHosts, resolveTarget } from "./mysql/hosts";
 import { readClientOptions, type ClientOptions } from "./mysql/optionFile";
 import { acquirePool, Refused, Unavailable, type Pool, type PoolSettings, type ResultSet } from "./mysql/pool";
-import { legacyQuery, TemplateContext } from "./mysql/template";
+import { legacyQuery, TemplateContext } from "./dbCommon/expand";
 
-export { setMysqlMainConfig } from "./mysql/cfgParser";
+// The one main.cf setter serves every driver; this older name stays for callers that used it.
+export { setTableMainConfig as setMysqlMainConfig } from "./dbCommon/mainConfig";
 
 const TYPE = "mysql";
 

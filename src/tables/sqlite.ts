@@ -3,11 +3,11 @@
  * database through bun:sqlite, configured by a sqlite_table(5) file
  * (Postfix global/dict_sqlite.c).
  *
- * Settings (sqlite/cfgParser.ts): dbpath (required), query, or the legacy
+ * Settings (dbCommon/cfgParser.ts): dbpath (required), query, or the legacy
  * table/select_field/where_field/additional_conditions that build
  * "SELECT select_field FROM table WHERE where_field='%s' additional_conditions";
  * result_format (default %s), expansion_limit (default 0 = none), domain.
- * Templates and the domain filter: sqlite/dbCommon.ts. Values put into the
+ * Templates and the domain filter: dbCommon/expand.ts, dbCommon/domain.ts. Values put into the
  * query are quoted as sqlite3_mprintf("%q") does (single quotes doubled).
  *
  * A lookup skips (not found) a non-UTF-8 key unless the UTF-8 layer checked
@@ -33,13 +33,35 @@ import { Database, type Statement } from "bun:sqlite";
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
 import { TableError, type OpenArgs, type Table, type TableType } from "./table";
-import { CfgParser } from "./sqlite/cfgParser";
-import { DbCommon } from "./sqlite/dbCommon";
-import { allAscii, lowercaseAscii, validUtf8 } from "./utf8";
+import { CfgParser, type CfgOptions } from "./dbCommon/cfgParser";
+import { DomainList, type DomainCheck, type DomainOptions } from "./dbCommon/domain";
+import { legacyQuery, TemplateContext } from "./dbCommon/expand";
+import { allAscii, casefold, lowercaseAscii, validUtf8 } from "./utf8";
 import { cString } from "./strings";
 
 const TYPE = "sqlite";
 const ME = "dict_sqlite_lookup";
+
+/**
+ * Where this driver's port of cfg_parser.c differed from the mysql one,
+ * kept as it was: no hot-file pause (and so no fstat), NUL bytes kept in
+ * values, a directory is "open PATH:" (retry), no -v cfg_get_* lines, and a
+ * main.cf NAME_setting counts as set when the configuration has() it.
+ */
+const SQLITE_CFG: CfgOptions = {
+  pauseHotFile: false,
+  cutAtNul: false,
+  directoryIsConfig: false,
+  logGets: false,
+  mainCfPresence: "has",
+};
+
+/**
+ * The domain list as this driver has always matched it: UTF-8 aware
+ * casefold(), the comment warning as the reference's "%s %s", and every
+ * type:table status other than found / not found a lookup problem.
+ */
+const SQLITE_DOMAIN: DomainOptions = { fold: casefold, commentTailAsC: true, anyOtherStatusIsProblem: true };
 
 /** sqlite3_mprintf("%q"): double every single quote. */
 export function sqliteQuote(raw: string): string {
@@ -91,7 +113,8 @@ class SqliteTable implements Table {
     private readonly query: string,
     private readonly resultFormat: string,
     private readonly expansionLimit: number,
-    private readonly common: DbCommon,
+    private readonly common: TemplateContext,
+    private readonly domain: DomainList | undefined,
     flags: number,
   ) {
     this.flags = flags;
@@ -103,17 +126,19 @@ class SqliteTable implements Table {
       return undefined;
     }
     const name = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
-    const rc = this.common.checkDomain(name);
+    if (!this.domain) return this.afterDomain(name, "match");
+    const rc = this.domain.check(name);
     if (rc instanceof Promise) return rc.then((r) => this.afterDomain(name, r));
     return this.afterDomain(name, rc);
   }
 
-  private afterDomain(name: string, domainRc: number): string | undefined {
-    if (domainRc === 0) {
+  private afterDomain(name: string, domainRc: DomainCheck): string | undefined {
+    if (domainRc === "nomatch") {
       if (msg.verbose) msg.info(`${ME}: ${this.name}: Skipping lookup of '${name}'`);
       return undefined;
     }
-    if (domainRc < 0) throw new TableError("retry", "");
+    // This driver has always answered a domain-list problem with a temporary error, CONFIG included.
+    if (domainRc !== "match") throw new TableError("retry", "");
     const query = this.common.expand(this.query, name, undefined, "", sqliteQuote);
     if (query === undefined) return undefined;
     if (msg.verbose) msg.info(`${ME}: ${this.name}: Searching with query ${query}`);
@@ -162,27 +187,29 @@ function errText(e: unknown): string {
 function open(args: OpenArgs): Table {
   const name = args.name;
   if (args.write) throw new TableError("retry", `${TYPE}:${name} map requires O_RDONLY access mode`);
-  const cfg = new CfgParser(name);
-  const dbpath = cfg.getStr("dbpath", "", 1, 0)!;
-  let query = cfg.getStr("query", null);
-  if (query === undefined) {
+  // No hot-file pause: the parser answers at once.
+  const cfg = CfgParser.open(name, SQLITE_CFG) as CfgParser;
+  const dbpath = cfg.str("dbpath", "", 1, 0)!;
+  let query = cfg.str("query", null);
+  if (query === null) {
     const need = (s: string) => {
-      const v = cfg.getStr(s, null, 1, 0);
-      if (v === undefined) throw new TableError("config", `db_common_sql_build_query: '${s}' parameter not defined`);
+      const v = cfg.str(s, null, 1, 0);
+      if (v === null) throw new TableError("config", `db_common_sql_build_query: '${s}' parameter not defined`);
       return v;
     };
     const table = need("table");
     const select = need("select_field");
     const where = need("where_field");
-    const extra = cfg.getStr("additional_conditions", "")!;
-    query = `SELECT ${select} FROM ${table} WHERE ${where}='%s' ${extra}`;
+    const extra = cfg.str("additional_conditions", "")!;
+    query = legacyQuery(select, table, where, extra);
   }
-  const resultFormat = cfg.getStr("result_format", "%s", 1, 0)!;
-  const expansionLimit = cfg.getInt("expansion_limit", 0, 0, 0);
-  const common = new DbCommon(TYPE, name);
+  const resultFormat = cfg.str("result_format", "%s", 1, 0)!;
+  const expansionLimit = cfg.int("expansion_limit", 0, 0, 0);
+  const common = new TemplateContext(TYPE, name);
   common.parse(query, true);
   common.parse(resultFormat, false);
-  common.parseDomain(cfg.getStr("domain", "")!, name);
+  const domainValue = cfg.str("domain", "")!;
+  const domain = domainValue === "" ? undefined : DomainList.parse(name, domainValue, SQLITE_DOMAIN);
   let db: Database;
   try {
     db = new Database(bytesToText(dbpath), { readonly: true, create: false, safeIntegers: true });
@@ -190,7 +217,7 @@ function open(args: OpenArgs): Table {
     throw new TableError("config", `${TYPE}:${name}: Can't open database: ${errText(e)}\n`);
   }
   // db_common_dict_partial() always says "no" in 3.7: the table is FIXED.
-  return new SqliteTable(name, db, query, resultFormat, expansionLimit, common, args.flags | DictFlag.FIXED);
+  return new SqliteTable(name, db, query, resultFormat, expansionLimit, common, domain, args.flags | DictFlag.FIXED);
 }
 
 export const sqlite: TableType = { type: TYPE, open };

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import * as registry from "../../src/tables/registry";
 import { lmdb } from "../../src/tables/lmdb";
-import { setTableMainConfig } from "../../src/tables/sqlite/mainParams";
+import { setTableMainConfig } from "../../src/tables/dbCommon/mainConfig";
 import { DictFlag } from "../../src/protocol/constants";
 import type { Table } from "../../src/tables/table";
 import type { MainConfig } from "../../src/config/mainCf";

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DictFlag } from "../../src/protocol/constants";
 import { MYSQL_DEFAULTS, mysqlTable, parseMysqlConfig, setMysqlMainConfig } from "../../src/tables/mysql";
-import { CfgParser, parseCInt } from "../../src/tables/mysql/cfgParser";
+import { CfgParser, parseCInt } from "../../src/tables/dbCommon/cfgParser";
 import { DEFAULT_SOCKET, parseHost, parseHosts, resolveTarget } from "../../src/tables/mysql/hosts";
 import { readClientOptions } from "../../src/tables/mysql/optionFile";
 import { poolCount } from "../../src/tables/mysql/pool";

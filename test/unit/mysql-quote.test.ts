@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { closeAllDicts } from "../../src/tables/dict";
 import { escapeQuotes, escapeSlashes, makeEscaper } from "../../src/tables/mysql/quote";
-import { legacyQuery, TemplateContext } from "../../src/tables/mysql/template";
+import { legacyQuery, TemplateContext } from "../../src/tables/dbCommon/expand";
 import { TableError } from "../../src/tables/table";
 import { closeOurTables, createTestDatabase, ourLookup, PrivateMariadb, referenceLookup, requireReference, type TestDatabase, writeOld } from "../helpers/mariadb";
 

@@ -12,10 +12,10 @@ import { tmpdir } from "node:os";
 import { Database } from "bun:sqlite";
 import * as registry from "../../src/tables/registry";
 import { sqlite, columnText, sqliteQuote } from "../../src/tables/sqlite";
-import { DbCommon } from "../../src/tables/sqlite/dbCommon";
+import { TemplateContext as DbCommon } from "../../src/tables/dbCommon/expand";
 import { escape, parseIn, runOracle, runOurs, withoutReference } from "../golden/lib/golden";
 import { existsSync, writeFileSync } from "node:fs";
-import { setTableMainConfig } from "../../src/tables/sqlite/mainParams";
+import { setTableMainConfig } from "../../src/tables/dbCommon/mainConfig";
 import type { MainConfig } from "../../src/config/mainCf";
 import type { Table } from "../../src/tables/table";
 

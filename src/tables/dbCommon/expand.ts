@@ -1,12 +1,14 @@
 /**
- * template.ts - the %-templates of SQL tables: `query` and `result_format`
- * (Postfix global/db_common.c, the facts written down in mysql_table(5)).
+ * dbCommon/expand.ts - the %-templates of SQL tables: `query` and
+ * `result_format` (Postfix global/db_common.c, the facts written down in
+ * mysql_table(5) and sqlite_table(5)), shared by the mysql and sqlite
+ * drivers.
  *
  * Both templates of a table share one context: what they need from the
  * lookup key (%d, %D and %1..%9 need a domain, %u and %U a local part,
  * %1..%9 at least that many domain labels). A key that lacks something
- * either template needs is not looked up at all: expandQuery() returns
- * undefined and the lookup answers "not found" without a query.
+ * either template needs is not looked up at all (the query expands to
+ * undefined and the lookup answers "not found" without a query).
  *
  * Expansion rules (lower case = the value being expanded, the key for the
  * query and each column value for result_format; upper case = always the
@@ -17,13 +19,14 @@
  *   %1..%9   the n-th label of the key's domain, counted from the right
  * Labels come from splitting the domain at '.', empty labels dropped, as
  * the reference's argv_split() does. Each substituted piece goes through
- * the quote function (SQL escaping) when one is given; literal template
- * text is copied as is.
+ * the driver's quote function (its own SQL escaping, passed in); literal
+ * template text is copied as is.
  *
  * Errors: an invalid template (unknown %x, '%' at the end) throws
  * TableError("config") with the reference's fatal text.
- * Logs: the reference's warnings for an empty key ("empty query string")
- * and for empty result values ("empty lookup result for: ...").
+ * Logs: the reference's warnings for an empty key ("empty query string"),
+ * for empty result values ("empty lookup result for: ...") and "lookup key
+ * ... skipped after query".
  */
 import { msg } from "../../log/msg";
 import { TableError } from "../table";
@@ -34,6 +37,7 @@ const VALUE_DOMAIN = 1 << 2;
 const VALUE_USER = 1 << 3;
 const KEY_PARTIAL = 1 << 4;
 
+/** A driver's SQL quoting of one substituted piece. */
 export type Quote = (piece: string) => string;
 
 /** The parsed needs of a table's two templates. */
@@ -42,7 +46,7 @@ export class TemplateContext {
   private nparts = 0;
 
   constructor(
-    /** "mysql", for messages. */
+    /** "mysql", "sqlite": for messages. */
     readonly type: string,
     /** The table name, for messages. */
     readonly name: string,
@@ -76,25 +80,17 @@ export class TemplateContext {
           this.flags |= KEY_PARTIAL | KEY_USER;
           dynamic = true;
           break;
-        case "1":
-        case "2":
-        case "3":
-        case "4":
-        case "5":
-        case "6":
-        case "7":
-        case "8":
-        case "9":
-          this.nparts = Math.max(this.nparts, c.charCodeAt(0) - 0x30);
-          this.flags |= KEY_PARTIAL | KEY_DOMAIN;
-          dynamic = true;
-          break;
         case "D":
           this.flags |= KEY_PARTIAL | KEY_DOMAIN;
           dynamic = true;
           break;
         default:
-          throw new TableError("config", `db_common_parse: ${this.name}: Invalid ${isQuery ? "query" : "result"} template: ${format}`);
+          if (!isLabelDigit(c)) throw new TableError("config", `db_common_parse: ${this.name}: Invalid ${isQuery ? "query" : "result"} template: ${format}`);
+          // %1..%9: a domain label of the key, counted from the right.
+          this.nparts = Math.max(this.nparts, c.charCodeAt(0) - 0x30);
+          this.flags |= KEY_PARTIAL | KEY_DOMAIN;
+          dynamic = true;
+          break;
       }
     }
     return dynamic;
@@ -102,7 +98,7 @@ export class TemplateContext {
 
   /** The query text for a key, or undefined when the key is not eligible. */
   expandQuery(format: string, key: string, quote?: Quote): string | undefined {
-    return this.expand(format, key, undefined, quote);
+    return this.expandOne(format, key, undefined, quote);
   }
 
   /**
@@ -110,10 +106,21 @@ export class TemplateContext {
    * is skipped (NULL, empty, or lacking what the format needs).
    */
   expandResult(format: string, value: string | null, key: string): string | undefined {
-    return this.expand(format, value, key, undefined);
+    return this.expandOne(format, value, key, undefined);
   }
 
-  private expand(format: string, value: string | null, key: string | undefined, quote: Quote | undefined): string | undefined {
+  /**
+   * db_common_expand() in the reference's appending form: the expansion
+   * appended to `out` (after a ',' when out is not empty), or undefined
+   * when the input is skipped. key undefined = expanding the query.
+   */
+  expand(format: string, value: string | null, key: string | undefined, out: string, quote?: Quote): string | undefined {
+    const piece = this.expandOne(format, value, key, quote);
+    if (piece === undefined) return undefined;
+    return out.length > 0 ? `${out},${piece}` : piece;
+  }
+
+  private expandOne(format: string, value: string | null, key: string | undefined, quote: Quote | undefined): string | undefined {
     if (value === null) return undefined;
     if (value === "") {
       if (key !== undefined) msg.warn(`table "${this.type}:${this.name}": empty lookup result for: "${key}" -- ignored`);
@@ -145,6 +152,11 @@ export class TemplateContext {
     }
 
     const q = quote ?? ((s: string) => s);
+    // The reference panics when a format was not parsed into this context
+    // and asks for a domain it never looked for; so do we (as a config error).
+    const noDomain = (): never => {
+      throw new TableError("config", `db_common_expand: ${this.name}: ${format}: expanding domain-less key or value`);
+    };
     const vuser = vdomain >= 0 ? value.slice(0, vdomain - 1) : value;
     let out = "";
     for (let i = 0; i < format.length; i++) {
@@ -165,6 +177,7 @@ export class TemplateContext {
           out += q(vuser);
           break;
         case "d":
+          if (vdomain < 0) noDomain();
           out += q(value.slice(vdomain));
           break;
         case "S":
@@ -175,26 +188,26 @@ export class TemplateContext {
           else out += q(vuser);
           break;
         case "D":
+          if ((key !== undefined ? kdomain : vdomain) < 0) noDomain();
           out += q(key !== undefined ? key.slice(kdomain) : value.slice(vdomain));
           break;
-        case "1":
-        case "2":
-        case "3":
-        case "4":
-        case "5":
-        case "6":
-        case "7":
-        case "8":
-        case "9":
-          out += q(parts![parts!.length - (c.charCodeAt(0) - 0x30)]);
-          break;
         default:
+          if (isLabelDigit(c)) {
+            if (!parts) throw new TableError("config", `db_common_expand: ${this.name}: ${format}: bad query/result template context`);
+            out += q(parts[parts.length - (c.charCodeAt(0) - 0x30)]);
+            break;
+          }
           // parse() has refused such templates already.
           throw new TableError("config", `db_common_expand: ${this.name}: invalid ${key !== undefined ? "result" : "query"} template '${format}'`);
       }
     }
     return out;
   }
+}
+
+/** '1'..'9'; c is undefined when a template ends in '%'. */
+function isLabelDigit(c: string | undefined): c is string {
+  return c !== undefined && c >= "1" && c <= "9";
 }
 
 function afterLastAt(s: string): number {

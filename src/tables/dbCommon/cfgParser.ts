@@ -1,51 +1,62 @@
 /**
- * cfgParser.ts - where a mysql table's settings come from (Postfix
- * global/cfg_parser.c, util/dict.c dict_load_file_xt()).
+ * dbCommon/cfgParser.ts - where a database table's settings come from
+ * (Postfix global/cfg_parser.c, util/dict.c dict_load_file_xt()), shared by
+ * the mysql and sqlite drivers.
  *
  * A table name that starts with '/' or '.' is a file in main.cf format
  * (logical lines, `name = value`, later entries replace earlier ones with
  * the reference's "overriding earlier entry" warning); values are taken as
- * written, without $name expansion. A file modified within the last second
- * is read again after 0.3 s until it holds still, as the reference does.
- * Any other name is the prefix of main.cf parameters (`NAME_user`, ...),
- * whose values are $name-expanded: the obsolete form mysql_table(5) still
- * documents.
+ * written, without $name expansion. Any other name is the prefix of
+ * main.cf parameters (`NAME_user`, ...), whose values are $name-expanded.
  *
  * Typed getters check lengths, numbers and booleans with the reference's
  * words; where the reference exits (msg_fatal) they throw
  * TableError("config"), which makes the dict layer answer CONFIG for the
- * table and keep serving everything else.
+ * table and keep serving everything else. An unreadable file is
+ * TableError("retry") ("open NAME: reason"), as the reference's surrogate.
  *
- * Reads: the configuration file, or main.cf through the MainConfig given to
- * setMysqlMainConfig() (loaded from $MAIL_CONFIG when nobody gave one).
- * Logs: "PATH, line N: overriding earlier entry: NAME=OLD", and with -v the
- * reference's "cfg_get_str: ..." lines.
+ * The two drivers were ported separately and differ in a few details;
+ * CfgOptions keeps each one's behaviour (DEFAULT follows the reference,
+ * which the mysql port does; sqlite passes its own options).
+ *
+ * Reads: the configuration file, or main.cf through mainConfig.ts.
+ * Logs: "PATH, line N: overriding earlier entry: NAME=OLD", and with -v
+ * (when logGets) the reference's "cfg_get_str: ..." lines.
  */
 import { readFileSync, statSync } from "node:fs";
 import { msg } from "../../log/msg";
-import { loadMainConfig, type MainConfig } from "../../config/mainCf";
 import { splitNameValue } from "../../config/nameValue";
 import { errnoText } from "../errno";
 import { logicalLines } from "../lines";
 import { cString } from "../strings";
 import { TableError } from "../table";
+import { tableMainConfig } from "./mainConfig";
 
-/** The few MainConfig methods the main.cf form needs. */
-export type MainConfigView = Pick<MainConfig, "get" | "raw">;
-
-let mainConfig: MainConfigView | undefined;
-
-/** Give the driver the process's configuration (main.cf with -o overrides). */
-export function setMysqlMainConfig(cfg: MainConfigView | undefined): void {
-  mainConfig = cfg;
+/** Per-driver differences between the two former ports. */
+export interface CfgOptions {
+  /** Re-read a file modified within the last second after 0.3 s, as dict_load_file_xt() does. */
+  pauseHotFile: boolean;
+  /** A line ends at its first NUL byte, as C strings do. */
+  cutAtNul: boolean;
+  /** A directory is a config error "read PATH: ..." (else "open PATH: ..." retry like any unreadable file). */
+  directoryIsConfig: boolean;
+  /** With -v, log the reference's "cfg_get_*: ..." lines. */
+  logGets: boolean;
+  /**
+   * How a main.cf NAME_setting counts as set: "raw" = given in main.cf or
+   * by -o; "has" = also when the configuration has a default for it.
+   */
+  mainCfPresence: "raw" | "has";
 }
 
-function currentMainConfig(): MainConfigView {
-  // Only the deprecated main.cf form gets here. Without a configuration
-  // from the server, read the one Postfix would: $MAIL_CONFIG/main.cf.
-  mainConfig ??= loadMainConfig({ configDir: process.env.MAIL_CONFIG || "/etc/postfix", overrides: [], settleWait: false });
-  return mainConfig;
-}
+/** The reference's behaviour (the mysql driver's). */
+export const DEFAULT_CFG_OPTIONS: CfgOptions = {
+  pauseHotFile: true,
+  cutAtNul: true,
+  directoryIsConfig: true,
+  logGets: true,
+  mainCfPresence: "raw",
+};
 
 const HOT_FILE_PAUSE_MS = 300;
 
@@ -64,25 +75,32 @@ export class CfgParser {
     /** The table name as given (file path or main.cf prefix). */
     readonly name: string,
     private readonly src: Source,
+    private readonly opts: CfgOptions,
   ) {}
 
   /**
-   * Open the settings of table NAME. A file that cannot be opened is a
-   * TableError("retry") ("open NAME: reason"), as the reference's surrogate.
+   * Open the settings of table NAME. Synchronous unless the file is hot
+   * and opts.pauseHotFile asks to wait for it to cool down.
    */
-  static open(name: string): CfgParser | Promise<CfgParser> {
-    if (name.startsWith("/") || name.startsWith(".")) return openFile(name);
-    const cfg = currentMainConfig();
-    return new CfgParser(name, {
-      lookup: (n) => (cfg.raw(`${name}_${n}`) === undefined ? undefined : cfg.get(`${name}_${n}`)),
-      where: "",
-      label: (n) => `${name}_${n}`,
-    });
+  static open(name: string, opts: CfgOptions = DEFAULT_CFG_OPTIONS): CfgParser | Promise<CfgParser> {
+    if (name.startsWith("/") || name.startsWith(".")) return openFile(name, opts);
+    const cfg = tableMainConfig();
+    const present =
+      opts.mainCfPresence === "has" && cfg.has ? (p: string) => cfg.has!(p) : (p: string) => cfg.raw(p) !== undefined;
+    return new CfgParser(
+      name,
+      {
+        lookup: (n) => (present(`${name}_${n}`) ? cfg.get(`${name}_${n}`) : undefined),
+        where: "",
+        label: (n) => `${name}_${n}`,
+      },
+      opts,
+    );
   }
 
   /** A parser over given values (tests and tools). */
-  static fromValues(name: string, values: ReadonlyMap<string, string>): CfgParser {
-    return new CfgParser(name, { lookup: (n) => values.get(n), where: `${name}: `, label: (n) => n });
+  static fromValues(name: string, values: ReadonlyMap<string, string>, opts: CfgOptions = DEFAULT_CFG_OPTIONS): CfgParser {
+    return new CfgParser(name, { lookup: (n) => values.get(n), where: `${name}: `, label: (n) => n }, opts);
   }
 
   private fatal(text: string): never {
@@ -106,7 +124,7 @@ export class CfgParser {
     if (min && len < min) this.fatal(`bad string length ${len} < ${min}: ${this.src.label(name)} = ${value}`);
     if (max && len > max) this.fatal(`bad string length ${len} > ${max}: ${this.src.label(name)} = ${value}`);
     const out = def === null && value === "" ? null : value;
-    if (msg.verbose) msg.info(`cfg_get_str: ${this.name}: ${name} = ${out ?? "<NULL>"}`);
+    if (this.opts.logGets && msg.verbose) msg.info(`cfg_get_str: ${this.name}: ${name} = ${out ?? "<NULL>"}`);
     return out;
   }
 
@@ -121,7 +139,7 @@ export class CfgParser {
     }
     if (min && value < min) this.fatal(`invalid ${this.src.label(name)} parameter value ${value} < ${min}`);
     if (max && value > max) this.fatal(`invalid ${this.src.label(name)} parameter value ${value} > ${max}`);
-    if (msg.verbose) msg.info(`cfg_get_int: ${this.name}: ${name} = ${value}`);
+    if (this.opts.logGets && msg.verbose) msg.info(`cfg_get_int: ${this.name}: ${name} = ${value}`);
     return value;
   }
 
@@ -135,7 +153,7 @@ export class CfgParser {
       else if (lower === "no") value = 0;
       else this.fatal(`bad boolean configuration: ${this.src.label(name)} = ${found}`);
     }
-    if (msg.verbose) msg.info(`cfg_get_bool: ${this.name}: ${name} = ${value ? "on" : "off"}`);
+    if (this.opts.logGets && msg.verbose) msg.info(`cfg_get_bool: ${this.name}: ${name} = ${value ? "on" : "off"}`);
     return value;
   }
 }
@@ -153,25 +171,28 @@ function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }
 
-/** One read of a configuration file: its entries and mtime (seconds). */
-function loadOnce(path: string): { values: Map<string, string>; mtime: number } {
+/** One read of a configuration file: its entries, and its mtime (seconds) when asked for. */
+function loadOnce(path: string, opts: CfgOptions): { values: Map<string, string>; mtime: number | undefined } {
   const file = Buffer.from(path, "latin1");
   let data: string;
-  let mtime: number;
+  let mtime: number | undefined;
   try {
     data = readFileSync(file).toString("latin1");
   } catch (e) {
-    if ((e as { code?: string }).code === "EISDIR") throw new TableError("config", `read ${path}: ${errnoText(e)}`);
+    if (opts.directoryIsConfig && (e as { code?: string }).code === "EISDIR") throw new TableError("config", `read ${path}: ${errnoText(e)}`);
     throw new TableError("retry", `open ${path}: ${errnoText(e)}`);
   }
-  try {
-    mtime = Math.floor(statSync(file).mtimeMs / 1000);
-  } catch (e) {
-    throw new TableError("config", `fstat ${path}: ${errnoText(e)}`);
+  // Only the hot-file check needs the mtime; without it there is no fstat to fail.
+  if (opts.pauseHotFile) {
+    try {
+      mtime = Math.floor(statSync(file).mtimeMs / 1000);
+    } catch (e) {
+      throw new TableError("config", `fstat ${path}: ${errnoText(e)}`);
+    }
   }
   const values = new Map<string, string>();
   for (const { text, lineno } of logicalLines(data, path)) {
-    const line = cString(text);
+    const line = opts.cutAtNul ? cString(text) : text;
     const nv = splitNameValue(line);
     if ("error" in nv) throw new TableError("config", `${path}, line ${lineno}: ${nv.error}: "${line}"`);
     const old = values.get(nv.name);
@@ -181,12 +202,12 @@ function loadOnce(path: string): { values: Map<string, string>; mtime: number } 
   return { values, mtime };
 }
 
-function openFile(path: string): CfgParser | Promise<CfgParser> {
+function openFile(path: string, opts: CfgOptions): CfgParser | Promise<CfgParser> {
   const attempt = (): CfgParser | Promise<CfgParser> => {
     const before = nowSeconds();
-    const { values, mtime } = loadOnce(path);
+    const { values, mtime } = loadOnce(path, opts);
     const after = nowSeconds();
-    if (mtime < before - 1 || mtime > after) return CfgParser.fromValues(path, values);
+    if (mtime === undefined || mtime < before - 1 || mtime > after) return CfgParser.fromValues(path, values, opts);
     if (msg.verbose > 1) msg.info(`pausing to let ${path} cool down`);
     return new Promise<CfgParser>((resolve, reject) => {
       setTimeout(() => {
