@@ -1,10 +1,9 @@
 /**
- * Postfix's list tokenizers (util/mystrtok.c, util/extpar.c), used to pick
+ * Postfix's list tokenizers (util/mystrtok.c), used to pick
  * tables out of parameter values:
  *  - mystrtok: words separated by any of `sep`;
  *  - mystrtokq: the same, but separators inside {} do not split
- *    ("unionmap:{a, b}" stays one word; an unbalanced '{' runs to the end);
- *  - extpar: strip the outer {} of a word, with the reference's error texts.
+ *    ("unionmap:{a, b}" stays one word; an unbalanced '{' runs to the end).
  *
  * Each tokenizer works on a cursor over a byte string instead of writing
  * NULs into a C buffer. Hand-written: the splitting rules must be Postfix's.
@@ -51,41 +50,4 @@ export function mystrtokq(cur: Cursor, sep: string, parens: string): string | un
   }
   cur.pos = i;
   return text.slice(start, i);
-}
-
-/** Length of the balanced group at the start of `text`, 0 if unbalanced (balpar). */
-function balancedLength(text: string, parens: string): number {
-  if (text[0] !== parens[0]) return 0;
-  let level = 1;
-  for (let i = 1; i < text.length; i++) {
-    if (text[i] === parens[1]) {
-      if (--level === 0) return i + 1;
-    } else if (text[i] === parens[0]) level++;
-  }
-  return 0;
-}
-
-/**
- * extpar(): the text inside the outer parens of `word`, or an error text.
- * Like the reference, the inner text is returned even with "syntax error
- * after '}'", and with `strip` surrounding blanks are removed.
- */
-export function extpar(word: string, parens: string, strip = false): { inner: string; error?: string } {
-  let inner: string;
-  let error: string | undefined;
-  if (word[0] !== parens[0]) {
-    error = `no '${parens[0]}' at start of text in "${word}"`;
-    inner = word;
-  } else {
-    const len = balancedLength(word, parens);
-    if (len === 0) {
-      error = `missing '${parens.slice(1)}' in "${word}"`;
-      inner = word.slice(1);
-    } else {
-      if (len < word.length) error = `syntax error after '${parens.slice(1)}' in "${word}"`;
-      inner = word.slice(1, len - 1);
-    }
-  }
-  if (strip) inner = inner.replace(/^[ \t\n\v\f\r]+/, "").replace(/[ \t\n\v\f\r]+$/, "");
-  return error === undefined ? { inner } : { inner, error };
 }

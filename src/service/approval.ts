@@ -32,7 +32,8 @@ import { atLeast } from "../config/declared";
 import { CHARS_BRACE, CHARS_COMMA_SP, isAlnum } from "../config/ctype";
 import { errnoCode, errnoText } from "../config/errnoText";
 import { readLogicalLines } from "../config/logicalLines";
-import { Cursor, extpar, mystrtok, mystrtokq } from "../config/split";
+import { Cursor, mystrtok, mystrtokq } from "../config/split";
+import { extpar } from "../tables/strings";
 import { msg } from "../log/msg";
 import { Status } from "../protocol/constants";
 
@@ -91,12 +92,12 @@ class Authorizer {
 
       // { maptype:mapname attr=value ... }: only the first word counts.
       if (typeName[0] === CHARS_BRACE[0]) {
-        const group = extpar(typeName, CHARS_BRACE);
-        if (group.error !== undefined) {
-          this.syntaxWarning(origin, group.error);
+        const group = extpar(typeName, false, CHARS_BRACE);
+        if (group.err !== undefined) {
+          this.syntaxWarning(origin, group.err);
           continue;
         }
-        typeName = mystrtokq(new Cursor(group.inner), CHARS_COMMA_SP, CHARS_BRACE);
+        typeName = mystrtokq(new Cursor(group.text), CHARS_COMMA_SP, CHARS_BRACE);
         if (typeName === undefined) continue;
       }
       if (this.modern) {
@@ -110,12 +111,12 @@ class Authorizer {
       const nested = nestedInfo(typeName);
       if (nested !== undefined) {
         if (nested[0] !== CHARS_BRACE[0]) continue;
-        const group = extpar(nested, CHARS_BRACE);
-        if (group.error !== undefined) {
-          this.syntaxWarning(origin, group.error);
+        const group = extpar(nested, false, CHARS_BRACE);
+        if (group.err !== undefined) {
+          this.syntaxWarning(origin, group.err);
           continue;
         }
-        this.authorize(group.inner, origin);
+        this.authorize(group.text, origin);
         continue;
       }
       if (!typeName.startsWith(PROXY_COLON)) continue;
