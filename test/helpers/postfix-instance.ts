@@ -338,30 +338,14 @@ export class PostfixInstance {
    * Blocks the event loop: use runAsync() while the test serves sockets.
    */
   run(tool: string, args: string[], input?: string | Uint8Array, timeoutMs = 20_000): RunResult {
-    const r = Bun.spawnSync([tool, "-c", this.configDir, ...args], {
-      cwd: "/",
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" },
-      stdin: input === undefined ? "ignore" : typeof input === "string" ? Buffer.from(input, "latin1") : input,
-      stdout: "pipe",
-      stderr: "pipe",
-      timeout: timeoutMs,
-      killSignal: "SIGKILL",
-    });
+    const r = Bun.spawnSync([tool, "-c", this.configDir, ...args], toolSpawnOptions(input, timeoutMs));
     const killed = r.exitCode === null ? `[${tool} killed after ${timeoutMs} ms]` : "";
     return { code: r.exitCode ?? -1, stdout: r.stdout.toString("latin1"), stderr: r.stderr.toString("latin1") + killed };
   }
 
   /** run(), without blocking the event loop. */
   async runAsync(tool: string, args: string[], input?: string | Uint8Array, timeoutMs = 20_000): Promise<RunResult> {
-    const p = Bun.spawn([tool, "-c", this.configDir, ...args], {
-      cwd: "/",
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" },
-      stdin: input === undefined ? "ignore" : typeof input === "string" ? Buffer.from(input, "latin1") : input,
-      stdout: "pipe",
-      stderr: "pipe",
-      timeout: timeoutMs,
-      killSignal: "SIGKILL",
-    });
+    const p = Bun.spawn([tool, "-c", this.configDir, ...args], toolSpawnOptions(input, timeoutMs));
     const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
     const killed = p.signalCode ? `[${tool} killed after ${timeoutMs} ms]` : "";
     return { code: p.signalCode ? -1 : code, stdout, stderr: stderr + killed };
@@ -469,4 +453,17 @@ try:         postmap -c ${inst.configDir} -q root proxy:unix:passwd.byname`);
     process.exit(0);
   });
   await new Promise(() => {});
+}
+
+/** How run() and runAsync() start a Postfix tool: C locale, a plain PATH, killed at timeoutMs. */
+function toolSpawnOptions(input: string | Uint8Array | undefined, timeoutMs: number) {
+  return {
+    cwd: "/",
+    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" },
+    stdin: input === undefined ? ("ignore" as const) : typeof input === "string" ? Buffer.from(input, "latin1") : input,
+    stdout: "pipe" as const,
+    stderr: "pipe" as const,
+    timeout: timeoutMs,
+    killSignal: "SIGKILL" as const,
+  };
 }
