@@ -23,7 +23,7 @@
  * (unix_socket authentication). Logs nothing; failures throw.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -75,7 +75,12 @@ async function waitFor(what: string, ok: () => boolean, ms: number): Promise<voi
 export async function requireMariadb(): Promise<void> {
   requireBinaries();
   if (answers(SHARED_SOCKET)) return;
-  if (!existsSync(SHARED_SOCKET)) {
+  // Start it whenever it does not answer: a stale socket file (left by a
+  // server that died, or restored from a machine snapshot) is not a server.
+  // /run is a tmpfs: after a reboot the socket directory is gone too.
+  mkdirSync("/run/mysqld", { recursive: true });
+  chownSync("/run/mysqld", mysqlUid(), mysqlGid());
+  {
     const r = spawnSync("start-stop-daemon", ["--start", "--oknodo", "--background", "--exec", MARIADBD, "--", "--user=mysql"], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(`cannot start MariaDB: ${r.stderr}`);
   }
@@ -276,7 +281,8 @@ function idOf(file: string, name: string): number {
 // ------------------------------------------------------------------ the two proxymaps
 
 
-export const C_PROXYMAP = "/usr/lib/postfix/sbin/proxymap";
+export { C_PROXYMAP } from "./reference";
+import { C_PROXYMAP } from "./reference";
 
 /** One lookup's answer: status, value, and the warnings/errors it logged (without "postfix/proxymap: "). */
 export interface LookupReply {

@@ -31,8 +31,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { REPO_ROOT, requireOurBinary, requirePostfix } from "./require";
 
-export const POSTFIX_SBIN = "/usr/lib/postfix/sbin";
-export const C_PROXYMAP = join(POSTFIX_SBIN, "proxymap");
+export { C_PROXYMAP, POSTFIX_SBIN } from "./reference";
+import { C_PROXYMAP, POSTFIX_SBIN } from "./reference";
 export const OUR_PROXYMAP = join(REPO_ROOT, "dist", "proxymap");
 
 export type ProxymapImpl = "c" | "ours" | { path: string };

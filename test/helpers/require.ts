@@ -4,6 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { C_PROXYMAP } from "./reference";
 
 /** Repository root (this file lives in test/helpers/). */
 export const REPO_ROOT = join(import.meta.dir, "..", "..");
@@ -30,7 +31,7 @@ export function requireOurBinary(): string {
 export function requirePostfix(): void {
   const hint = "apt-get install postfix (Debian; choose 'No configuration')";
   requireCommand("/usr/lib/postfix/sbin/master", hint);
-  requireCommand("/usr/lib/postfix/sbin/proxymap", hint);
+  requireCommand(C_PROXYMAP, hint);
   requireCommand("postmap", hint);
   requireCommand("postconf", hint);
   if (process.getuid?.() !== 0) throw new Error("Postfix instance tests must run as root (master(8) refuses otherwise)");
