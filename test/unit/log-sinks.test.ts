@@ -19,7 +19,7 @@ import { requireFile } from "../helpers/require";
 
 const REPO = join(import.meta.dir, "..", "..");
 const MAIN = join(REPO, "src", "main.ts");
-const C_PROXYMAP = "/usr/lib/postfix/sbin/proxymap";
+import { C_PROXYMAP } from "../helpers/reference";
 const tmp = mkdtempSync(join(tmpdir(), "log-test-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -45,7 +45,8 @@ import { resetHashSeed } from "../../../src/tables/htable";
 
 export const GOLDEN_DIR = join(import.meta.dir, "..");
 const RUNPM = join(import.meta.dir, "runpm.pl");
-export const PROXYMAP = "/usr/lib/postfix/sbin/proxymap";
+export { C_PROXYMAP as PROXYMAP } from "../../helpers/reference";
+import { C_PROXYMAP as PROXYMAP } from "../../helpers/reference";
 
 // ------------------------------------------------------------ escaping
 
