@@ -71,8 +71,22 @@ export interface LoadOptions {
   serviceName?: string;
   /** Postfix defaults to use instead of running postconf (tests: builtinDefaults()). */
   defaults?: PostfixDefaults;
+  /**
+   * Use and refresh the saved `postconf -d` output in data_directory
+   * (default false: only the daemon under master, whose configuration
+   * directory is a lasting one, asks for it).
+   */
+  defaultsCache?: boolean;
   /** Wait for a just-modified main.cf to settle, as Postfix does (default true). */
   settleWait?: boolean;
+}
+
+/** data_directory's compiled-in default (before the defaults are known). */
+const DEFAULT_DATA_DIRECTORY = "/var/lib/postfix";
+
+/** A main.cf directory setting usable before expansion: literal, else the fallback. */
+function literalDir(value: string | undefined, fallback: string): string {
+  return value === undefined || value.includes("$") || !value.startsWith("/") ? fallback : value.trim();
 }
 
 /** The name of Postfix's configuration dictionary, as its messages call it. */
@@ -214,7 +228,12 @@ export function loadMainConfig(opts: LoadOptions): MainConfig {
   const commandDir = dict.get("command_directory");
   const loaded =
     opts.defaults ??
-    loadPostfixDefaults(opts.configDir, commandDir === undefined || commandDir.includes("$") ? undefined : commandDir);
+    loadPostfixDefaults(
+      opts.configDir,
+      commandDir === undefined || commandDir.includes("$") ? undefined : commandDir,
+      undefined,
+      opts.defaultsCache !== true ? undefined : literalDir(dict.get("data_directory"), DEFAULT_DATA_DIRECTORY),
+    );
   const defaults = loaded.values;
   const installedVersion = defaults.get("mail_version") ?? "";
   const generation: Generation = parseMailVersion(installedVersion);

@@ -1,6 +1,7 @@
 /**
  * The installed Postfix's own parameter defaults, unexpanded, as
- * `postconf -d` prints them (one spawn, a few milliseconds, at start-up).
+ * `postconf -d` prints them (one spawn, about 5 ms, at start-up; a saved copy
+ * in data_directory while it is current, see defaultsCache.ts).
  * postconf is looked for in main.cf's command_directory, then /usr/sbin.
  *
  * Without a working postconf (Postfix not installed) the built-in table of
@@ -11,6 +12,7 @@
 import { existsSync } from "node:fs";
 import { msg } from "../log/msg";
 import { DEFAULTS_37 } from "./defaults37";
+import { defaultsKey, readDefaultsCache, writeDefaultsCache } from "./defaultsCache";
 
 export interface PostfixDefaults {
   values: Map<string, string>;
@@ -41,12 +43,20 @@ export function postconfCandidates(commandDirectory: string | undefined): string
 
 /**
  * Run `postconf -d` once; fall back to the built-in table. `paths`
- * replaces the list of postconf programs to try (tests).
+ * replaces the list of postconf programs to try (tests). With `dataDir`,
+ * a saved copy of the output there is used while it is current
+ * (defaultsCache.ts), and a fresh output is saved.
  */
-export function loadPostfixDefaults(configDir: string, commandDirectory?: string, paths?: string[]): PostfixDefaults {
+export function loadPostfixDefaults(configDir: string, commandDirectory?: string, paths?: string[], dataDir?: string): PostfixDefaults {
   let failure = "postconf not found";
   for (const path of paths ?? postconfCandidates(commandDirectory)) {
     if (!existsSync(path)) continue;
+    const key = dataDir === undefined ? undefined : defaultsKey(path, configDir);
+    if (key !== undefined) {
+      const saved = readDefaultsCache(dataDir!, configDir, key);
+      const values = saved === undefined ? undefined : parsePostconfOutput(saved);
+      if (values?.has("mail_version")) return { values, source: "postconf", origin: path };
+    }
     try {
       const run = Bun.spawnSync([path, "-d"], {
         env: { ...process.env, MAIL_CONFIG: configDir },
@@ -55,8 +65,12 @@ export function loadPostfixDefaults(configDir: string, commandDirectory?: string
         stderr: "pipe",
       });
       if (run.exitCode === 0) {
-        const values = parsePostconfOutput(Buffer.from(run.stdout).toString("latin1"));
-        if (values.has("mail_version")) return { values, source: "postconf", origin: path };
+        const output = Buffer.from(run.stdout).toString("latin1");
+        const values = parsePostconfOutput(output);
+        if (values.has("mail_version")) {
+          if (key !== undefined) writeDefaultsCache(dataDir!, configDir, key, output);
+          return { values, source: "postconf", origin: path };
+        }
         failure = `${path} -d printed no mail_version`;
       } else {
         failure = `${path} -d exited with status ${run.exitCode}`;

@@ -76,6 +76,7 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
     overrides: o.overrides,
     processName: procname,
     serviceName: o.serviceName,
+    defaultsCache: underMaster,
   });
   // Table drivers that read main.cf (sqlite/mysql main.cf forms,
   // lmdb_map_size) see the same configuration, -o overrides included; the
@@ -131,9 +132,12 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
   let listenFd = -1;
   if (own) listenFd = bindOwnSocket(o.listenPath!);
   preloadLibc();
-  new Date().getTimezoneOffset(); // load the time zone while /etc/localtime is reachable
+  // Local time (maillog_file stamps) needs /etc/localtime, which a chroot
+  // hides: read it now then. Without a jail it loads on first use, which
+  // keeps ~4 ms of time zone set-up off every start.
+  if (o.chroot) new Date().getTimezoneOffset();
   const approved = config.get(o.serviceName === SERVICE_WRITE ? "proxy_write_maps" : "proxy_read_maps");
-  runPreJailInit(preJailContext(o.serviceName, approved));
+  await runPreJailInit(preJailContext(o.serviceName, approved));
   const root = o.chroot ? queueDir : undefined;
   chrootUid(root, o.dropPrivileges ? mailOwner : undefined);
   if (root) loggingEnteredJail(root);

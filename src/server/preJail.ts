@@ -13,7 +13,7 @@
  * A hook gets a context telling which table types the approved lists of
  * this service may name, so that a heavy library is loaded only where it can
  * be used (lmdb's addon costs about 9 MB of memory and 3 ms of start-up):
- *     registerPreJailInit("lmdb", (ctx) => { if (ctx.mayUse("lmdb")) loadLmdb(); });
+ *     registerPreJailInit("lmdb", (ctx) => (ctx.mayUse("lmdb") ? loadLmdb() : undefined));
  *
  * Reads: nothing itself. Logs: a warning when a hook fails (the process goes
  * on: the table type that needed it will fail on its own later).
@@ -31,7 +31,8 @@ export interface PreJailContext {
   mayUse(type: string): boolean;
 }
 
-type Hook = (ctx: PreJailContext) => void;
+/** A hook may load something asynchronously (a dynamic import): it is awaited. */
+type Hook = (ctx: PreJailContext) => void | Promise<void>;
 const hooks: Array<[string, Hook]> = [];
 
 /** A context from the expanded approved list of a service. */
@@ -55,10 +56,10 @@ export function preJailHookNames(): string[] {
 }
 
 /** Run every hook once, in registration order. */
-export function runPreJailInit(ctx: PreJailContext = PRE_JAIL_ALL): void {
+export async function runPreJailInit(ctx: PreJailContext = PRE_JAIL_ALL): Promise<void> {
   for (const [name, hook] of hooks.splice(0)) {
     try {
-      hook(ctx);
+      await hook(ctx);
       if (msg.verbose > 1) msg.info(`pre-jail init: ${name}`);
     } catch (e) {
       msg.warn(`pre-jail initialization of ${name} failed: ${(e as Error).message}`);

@@ -43,6 +43,7 @@ import { msg } from "../log/msg";
 import { TableError, type OpenArgs, type Table, type TableType } from "./table";
 import { LmdbError, MAX_KEY_SIZE, MDB_BAD_VALSIZE, MDB_KEYEXIST, Slmdb, mdbText } from "./lmdb/slmdb";
 import { LOCK_EXCLUSIVE, LOCK_NONE, LOCK_SHARED } from "./lmdb/fcntl";
+import { loadLmdb, lmdbLoaded } from "./lmdb/native";
 import { tableMainConfig } from "./dbCommon/mainConfig";
 import { lowercaseAscii } from "./utf8";
 import { cString } from "./strings";
@@ -207,7 +208,12 @@ function mapSize(): number {
   return DEFAULT_MAP_SIZE;
 }
 
-function open(args: OpenArgs): Table {
+/** Open, loading the lmdb package first when this process has not yet. */
+function open(args: OpenArgs): Table | Promise<Table> {
+  return lmdbLoaded() ? openLoaded(args) : loadLmdb().then(() => openLoaded(args));
+}
+
+function openLoaded(args: OpenArgs): Table {
   const name = args.name;
   const path = `${name}.${TYPE}`;
   const fail = (why: string): never => {

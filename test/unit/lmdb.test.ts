@@ -9,6 +9,7 @@
  * (scripts/build-lmdb-v1.sh); fails with the install hint otherwise.
  */
 import { afterAll, beforeAll, describe, expect, mock, test } from "bun:test";
+import { loadLmdb } from "../../src/tables/lmdb/native";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
@@ -54,7 +55,12 @@ const MAP = "a 1\nUPPER up\nuser@example.com mailbox\n\xc3\xa9t\xc3\xa9 summer\n
 const L = DictFlag.LOCK | DictFlag.FOLD_FIX | DictFlag.UTF8_REQUEST;
 const W = L | DictFlag.SYNC_UPDATE | DictFlag.DUP_REPLACE;
 
-beforeAll(() => setTableMainConfig(config()));
+// The driver loads the lmdb package on its first open (asynchronously);
+// loaded here, every open below is synchronous.
+beforeAll(async () => {
+  setTableMainConfig(config());
+  await loadLmdb();
+});
 
 describe("lmdb setup", () => {
   test("the format-1 addon is built", () => {

@@ -24,9 +24,9 @@
  * lines ("database lmdb:NAME: using size limit N ...").
  */
 import { statSync } from "node:fs";
-import { open, type RootDatabase } from "lmdb";
+import type { RootDatabase } from "lmdb";
 import { msg } from "../../log/msg";
-import { installNoLock } from "./noLock";
+import { lmdbPackage } from "./native";
 import { closeFd, fcntlLock, openForLock } from "./fcntl";
 
 /** slmdb.c's allowance above the file size when sizing the map. */
@@ -156,6 +156,7 @@ export class Slmdb {
 
   /** (Re-)open the environment with the current size limit. */
   private openEnv(first: boolean): void {
+    const { installNoLock, open } = lmdbPackage();
     installNoLock();
     if (this.limit < FUDGE) this.limit = FUDGE;
     try {

@@ -1,0 +1,42 @@
+/**
+ * lmdb/native.ts - the lmdb package and our MDB_NOLOCK patch of it, loaded
+ * only when a process needs an lmdb table.
+ *
+ * Importing the package loads its native addon: in the compiled executable
+ * Bun first writes the embedded .node file to $TMPDIR, then dlopen()s it,
+ * which costs about 3 ms of start-up and 9 MB of memory that a proxymap
+ * serving no lmdb table should not pay. So slmdb.ts reaches the package
+ * through lmdbPackage(), and lmdb.ts awaits loadLmdb() before its first open.
+ * The import is a dynamic import() of a fixed module path, which the
+ * bundler still embeds (only its evaluation is deferred).
+ *
+ * A chrooted process cannot write $TMPDIR or reach the addon afterwards: the
+ * pre-jail hook below loads the package before chroot whenever the
+ * service's approved tables mention lmdb.
+ *
+ * Logs nothing (a failed load surfaces as the table's open error).
+ */
+import { registerPreJailInit } from "../../server/preJail";
+
+type Loaded = typeof import("./nativeParts");
+
+let loaded: Loaded | undefined;
+let loading: Promise<Loaded> | undefined;
+
+/** Load the package (once); resolves to its parts we use. */
+export function loadLmdb(): Promise<Loaded> {
+  return (loading ??= import("./nativeParts").then((m) => (loaded = m)));
+}
+
+/** The loaded package; only valid after loadLmdb() resolved. */
+export function lmdbPackage(): Loaded {
+  if (!loaded) throw new Error("internal error: the lmdb package is used before it was loaded");
+  return loaded;
+}
+
+/** True once the package is loaded (open() can then stay synchronous). */
+export function lmdbLoaded(): boolean {
+  return loaded !== undefined;
+}
+
+registerPreJailInit("lmdb", (ctx) => (ctx.mayUse("lmdb") ? loadLmdb().then(() => undefined) : undefined));
