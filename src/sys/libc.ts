@@ -3,7 +3,8 @@
  *
  * What: chroot(2), setsid(2), alarm(2), getpwnam(3)/getpwuid(3), syslog(3),
  * UNIX-domain datagram and listening sockets (socket/bind/listen/connect/send),
- * close(2), and errno/strerror for Postfix-style "%m" messages.
+ * close(2), read-only mmap(2)/munmap(2), and errno/strerror for Postfix-style
+ * "%m" messages.
  *
  * Why by hand: Bun has no chroot, no setsid, no syslog and no UNIX datagram
  * socket; these are thin wrappers with no logic of their own.
@@ -14,7 +15,7 @@
  *
  * Reads: nothing. Logs: nothing (callers turn errors into log lines).
  */
-import { dlopen, read, CString, type Pointer } from "bun:ffi";
+import { dlopen, read, toArrayBuffer, CString, type Pointer } from "bun:ffi";
 
 const symbols = {
   chroot: { args: ["ptr"], returns: "i32" },
@@ -36,6 +37,8 @@ const symbols = {
   getppid: { args: [], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
   strerror: { args: ["i32"], returns: "ptr" },
+  mmap: { args: ["ptr", "u64", "i32", "i32", "i32", "i64"], returns: "ptr" },
+  munmap: { args: ["ptr", "u64"], returns: "i32" },
 } as const;
 
 type Lib = ReturnType<typeof dlopen<typeof symbols>>;
@@ -240,4 +243,35 @@ export function sendNow(fd: number, data: Uint8Array): number {
 
 export function closeFd(fd: number): void {
   libc().close(fd);
+}
+
+const PROT_READ = 1;
+const MAP_SHARED = 1;
+
+/** A read-only mapping of a whole file; unmap() ends it (the view must not be used after). */
+export interface FileMap {
+  view: Buffer;
+  unmap(): void;
+}
+
+/**
+ * mmap(2) an open file read-only and shared, as tinycdb maps a cdb file:
+ * lookups then cost no system call. (Bun.mmap opens the file O_RDWR, which a
+ * daemon without write permission cannot.) undefined when mapping fails.
+ */
+export function mapFileReadOnly(fd: number, size: number): FileMap | undefined {
+  if (size <= 0) return undefined;
+  const c = libc();
+  const p = c.mmap(null, size, PROT_READ, MAP_SHARED, fd, 0);
+  // MAP_FAILED is (void *)-1: as a JavaScript number, 2^64 (or null/0 on oddities).
+  if (!p || (p as number) >= 2 ** 63) return undefined;
+  const view = Buffer.from(toArrayBuffer(p, 0, size));
+  let mapped = true;
+  return {
+    view,
+    unmap() {
+      if (mapped) c.munmap(p, size);
+      mapped = false;
+    },
+  };
 }

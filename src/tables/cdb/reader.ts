@@ -17,10 +17,16 @@
  * Why not Bun.mmap: it opens the file O_RDWR, which fails for a daemon
  * without write permission on the file (after the privilege drop).
  *
+ * Like tinycdb's mapping, this one relies on postmap's way of rebuilding a
+ * cdb file (a new file renamed over the old one: the mapped old inode stays
+ * intact). A file truncated in place under a reader raises SIGBUS, in the C
+ * proxymap as here.
+ *
  * Reads: the cdb file. Logs nothing; I/O errors are thrown (the driver turns
  * them into statuses).
  */
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { mapFileReadOnly, type FileMap } from "../../sys/libc";
 
 const HEADER = 2048;
 
@@ -43,6 +49,8 @@ export class CdbReader {
   /** Where the records end (the first hash table). */
   readonly dataEnd: number;
   private readonly scratch = Buffer.alloc(8);
+  /** The whole file in memory, when it could be mapped. */
+  private map: FileMap | undefined;
   private keyBuf = Buffer.alloc(256);
 
   /** Open and check the file; throws an Error with code EPROTO when it is not a cdb file. */
@@ -61,6 +69,11 @@ export class CdbReader {
       // clamped to the header and the file size.
       const end = this.header.readUInt32LE(0);
       this.dataEnd = end < HEADER ? HEADER : end > st.size ? st.size : end;
+      try {
+        this.map = mapFileReadOnly(this.fd, st.size);
+      } catch {
+        this.map = undefined; // no libc to call: positioned reads do
+      }
     } catch (e) {
       closeSync(this.fd);
       throw e;
@@ -68,10 +81,18 @@ export class CdbReader {
   }
 
   close(): void {
+    this.map?.unmap();
+    this.map = undefined;
     closeSync(this.fd);
   }
 
   private readAt(buf: Buffer, off: number, len: number, pos: number): void {
+    const m = this.map?.view;
+    if (m) {
+      if (pos + len > m.length) throw protoError();
+      m.copy(buf, off, pos, pos + len);
+      return;
+    }
     let done = 0;
     while (done < len) {
       const n = readSync(this.fd, buf, off + done, len - done, pos + done);
@@ -81,6 +102,11 @@ export class CdbReader {
   }
 
   private u32pair(pos: number): [number, number] {
+    const m = this.map?.view;
+    if (m) {
+      if (pos + 8 > m.length) throw protoError();
+      return [m.readUInt32LE(pos), m.readUInt32LE(pos + 4)];
+    }
     this.readAt(this.scratch, 0, 8, pos);
     return [this.scratch.readUInt32LE(0), this.scratch.readUInt32LE(4)];
   }
@@ -102,9 +128,16 @@ export class CdbReader {
         const [klen, dlen] = this.u32pair(rpos);
         if (klen === key.length) {
           if (rpos + 8 + klen + dlen > this.size) throw protoError();
-          if (this.keyBuf.length < klen) this.keyBuf = Buffer.alloc(klen);
-          this.readAt(this.keyBuf, 0, klen, rpos + 8);
-          if (this.keyBuf.compare(key, 0, klen, 0, klen) === 0) {
+          const m = this.map?.view;
+          let same: boolean;
+          if (m) {
+            same = m.compare(key, 0, klen, rpos + 8, rpos + 8 + klen) === 0;
+          } else {
+            if (this.keyBuf.length < klen) this.keyBuf = Buffer.alloc(klen);
+            this.readAt(this.keyBuf, 0, klen, rpos + 8);
+            same = this.keyBuf.compare(key, 0, klen, 0, klen) === 0;
+          }
+          if (same) {
             return { keyPos: rpos + 8, keyLen: klen, dataPos: rpos + 8 + klen, dataLen: dlen };
           }
         }
@@ -130,6 +163,11 @@ export class CdbReader {
   /** Bytes of the file as a byte string. */
   bytes(pos: number, len: number): string {
     if (len === 0) return "";
+    const m = this.map?.view;
+    if (m) {
+      if (pos + len > m.length) throw protoError();
+      return m.toString("latin1", pos, pos + len);
+    }
     const b = Buffer.allocUnsafe(len);
     this.readAt(b, 0, len, pos);
     return b.toString("latin1");
