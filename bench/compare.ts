@@ -3,12 +3,18 @@
  * table: lookups/s and p50/p99 at 1, 8 and 32 persistent clients, start-up
  * time to the first reply, and resident memory.
  *
- *   bun bench/compare.ts [--seconds 5] [--rounds 3] [--clients 1,8,32] [--keys 10000] [--procs 1] [--json FILE]
+ *   bun bench/compare.ts [--seconds 5] [--rounds 3] [--clients 1,8,32] [--keys 10000] [--procs 1]
+ *                        [--pin SERVER_CPU,CLIENT_CPU] [--json FILE]
  *
  * Two private Postfix instances (test/helpers/postfix-instance.ts), one per
  * binary, default master.cf limits. Runs alternate between the two (C first
  * in odd rounds, ours first in even ones) and the median of the rounds is
  * reported, because a 2-core machine shared with other work is noisy.
+ * --pin puts each master (hence every proxymap it starts) on one CPU and the
+ * load on another (taskset): on a small virtual machine, whether a client
+ * and its server happen to share a CPU changes a one-client round trip by a
+ * factor of five (a wake-up on another CPU is an inter-processor interrupt),
+ * for both implementations alike; pinning takes that lottery out.
  * Memory is the resident set of the service's processes, sampled while the
  * load runs (the reference's processes exit after max_use=100 connections).
  * Start-up is measured twice: under master with max_use=1 (connect to the
@@ -37,6 +43,13 @@ const CLIENTS = arg("--clients", "1,8,32").split(",").map(Number);
 const NKEYS = Number(arg("--keys", "10000"));
 const PROCS = Number(arg("--procs", "1"));
 const JSON_OUT = process.argv.includes("--json") ? arg("--json", "") : "";
+const PIN = process.argv.includes("--pin") ? arg("--pin", "1,0").split(",") : undefined;
+
+/** taskset a process and all its threads (children started later inherit it). */
+function pin(pid: number, cpu: string): void {
+  const r = Bun.spawnSync(["taskset", "-a", "-p", "-c", cpu, String(pid)], { stdout: "ignore", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`taskset ${cpu} ${pid}: ${r.stderr.toString()}`);
+}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -103,6 +116,10 @@ async function main(): Promise<void> {
   const mem: Record<string, { procs: number; maxRss: number; sumRss: number }> = {};
   try {
     for (const [name, impl] of impls) insts.set(name, await PostfixInstance.start({ impl, label: `bench-${name}`, mainCf }));
+    if (PIN) {
+      for (const i of insts.values()) pin(i.masterPid, PIN[0]);
+      pin(process.pid, PIN[1]);
+    }
     // Warm up: table loaded, processes running.
     for (const [name] of impls) await runLoad({ socket: insts.get(name)!.socket("proxymap"), table, keys, clients: 8, seconds: 1, procs: PROCS });
     for (const n of CLIENTS) {
@@ -142,7 +159,7 @@ async function main(): Promise<void> {
 
     const fmt = (x: number, d = 0) => x.toFixed(d).padStart(9);
     const lines: string[] = [];
-    lines.push(`proxymap bench: texthash, ${NKEYS} keys, ${SECONDS} s per run, median of ${ROUNDS} alternating rounds, ${PROCS} load process(es)`);
+    lines.push(`proxymap bench: texthash, ${NKEYS} keys, ${SECONDS} s per run, median of ${ROUNDS} alternating rounds, ${PROCS} load process(es)${PIN ? `, servers on CPU ${PIN[0]}, load on CPU ${PIN[1]}` : ""}`);
     lines.push(`clients |   C lookups/s  p50 ms  p99 ms | ours lookups/s  p50 ms  p99 ms | ratio`);
     const summary: Record<string, unknown>[] = [];
     for (const n of CLIENTS) {
