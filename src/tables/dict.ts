@@ -342,7 +342,7 @@ function setRequestFlags(d: Dict, requestFlags: number, extra = 0): void {
 }
 
 function debugging(d: Dict): boolean {
-  return (d.flags & DictFlag.DEBUG) !== 0;
+  return (d.flags & DictFlag.DEBUG) !== 0 && d.table?.debugWrapper !== false;
 }
 
 /** Count an async operation; a retired table closes when the last ends. */

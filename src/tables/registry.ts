@@ -23,8 +23,18 @@ import { cdb } from "./cdb";
 import { lmdb } from "./lmdb";
 import { sqlite } from "./sqlite";
 import { mysqlTable } from "./mysql";
+import { cidr } from "./cidr";
+import { regexp } from "./regexp";
+import { pcre } from "./pcre";
+import { unionmap } from "./unionmap";
+import { pipemap } from "./pipemap";
+import { environ } from "./environ";
+import { randmap } from "./randmap";
+import { internal } from "./internal";
+import { socketmap } from "./socketmap";
+import { tcp } from "./tcp";
 
-export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree, cdb, lmdb, sqlite, mysqlTable];
+export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree, cdb, lmdb, sqlite, mysqlTable, cidr, regexp, pcre, unionmap, pipemap, environ, randmap, internal, socketmap, tcp];
 
 const BY_NAME = new Map<string, TableType>(TABLE_TYPES.map((t) => [t.type, t]));
 

@@ -65,6 +65,12 @@ export interface Table {
    * (hash/btree: NAME.db): what DEBUG and UTF-8 log lines show.
    */
   readonly dictName?: string;
+  /**
+   * false for types the reference opens without its DEBUG wrapper
+   * (internal: dict_ht_open() has no DICT_DEBUG): DEBUG logs nothing for
+   * them. Default: logged.
+   */
+  readonly debugWrapper?: boolean;
   close?(): Maybe<void>;
 }
 

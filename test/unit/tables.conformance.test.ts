@@ -23,6 +23,8 @@ import { DictFlag, Status } from "../../src/protocol/constants";
 import { closeAllDicts, dictDel, dictGet, dictPut, dictSeq, openDict, setUtf8Enabled, type Dict } from "../../src/tables/dict";
 import { TABLE_TYPES } from "../../src/tables/registry";
 import { requireCommand } from "../helpers/require";
+import { SocketmapServer } from "../helpers/socketmap-server";
+import { TcpTableServer } from "../helpers/tcp-server";
 import { createTestDatabase, requireMariadb, type TestDatabase } from "../helpers/mariadb";
 
 const F = DictFlag;
@@ -61,6 +63,8 @@ interface DriverSpec {
   async?: boolean;
   /** Update and delete really work on the write service (OK), instead of CONFIG. */
   writableOps?: boolean;
+  /** Update works on the write service, delete is not supported (environ). */
+  updateOnly?: boolean;
   /**
    * The "type:name" that the table's own messages (UTF-8 layer, unsupported
    * operations) show, from the "type:name" it was opened as; the reference's
@@ -240,7 +244,142 @@ const DRIVERS: DriverSpec[] = [
     writable: false,
     failure: ["mysql:/nonexistent/conf.cf", "open /nonexistent/conf.cf: No such file or directory"],
   },
+  {
+    type: "cidr",
+    table: () => patternFile("conf.cidr", "192.0.2.1 1\n192.0.2.0/24 two words\n"),
+    entries: [["192.0.2.1", "1"], ["192.0.2.2", "two words"]],
+    missing: "198.51.100.1",
+    impl: F.PATTERN,
+    folds: false,
+    sequence: false,
+    writable: false,
+    failure: ["cidr:/nonexistent/conf.cidr", "open /nonexistent/conf.cidr: No such file or directory"],
+  },
+  ...(["regexp", "pcre"] as const).map(
+    (type): DriverSpec => ({
+      type,
+      table: () => patternFile(`conf.${type}`, "/^alpha$/ 1\n/^beta$/ two words\n"),
+      entries: [["alpha", "1"], ["beta", "two words"]],
+      missing: "gamma",
+      impl: F.PATTERN,
+      // Case-insensitive by default (flag i): an upper-case key matches with or without FOLD_FIX.
+      folds: false,
+      sequence: false,
+      writable: false,
+      failure: [`${type}:/nonexistent/conf.${type}`, `open /nonexistent/conf.${type}: No such file or directory`],
+    }),
+  ),
+  {
+    type: "unionmap",
+    table: () => "unionmap:{inline:{alpha=1}, inline:{{beta = two words}}}",
+    entries: [["alpha", "1"], ["beta", "two words"]],
+    missing: "gamma",
+    async: true,
+    impl: F.FIXED,
+    // Members fold with their own open flags, not the request's (as the reference).
+    folds: false,
+    sequence: false,
+    writable: false,
+    failure: ["unionmap:{}", 'bad syntax: "unionmap:{}"; need "unionmap:{type:name...}"'],
+  },
+  {
+    type: "pipemap",
+    table: () => "pipemap:{inline:{alpha=a, beta=b}, inline:{a=1, {b = two words}}}",
+    entries: [["alpha", "1"], ["beta", "two words"]],
+    missing: "gamma",
+    async: true,
+    impl: F.FIXED,
+    folds: false,
+    sequence: false,
+    writable: false,
+    failure: ["pipemap:{}", 'bad syntax: "pipemap:{}"; need "pipemap:{type:name...}"'],
+  },
+  {
+    type: "randmap",
+    // One member: deterministic (test/unit/randmap.test.ts covers the pick).
+    table: () => "randmap:{{two words}}",
+    entries: [["alpha", "{two words}"], ["beta", "{two words}"]],
+    impl: F.PATTERN,
+    folds: false,
+    sequence: false,
+    writable: false,
+    failure: ["randmap:{}", 'bad syntax: "randmap:{}"; need "randmap:{value...}"'],
+  },
+  {
+    type: "environ",
+    table: () => {
+      process.env.alpha = "1";
+      process.env.beta = "two words";
+      return "environ:conformance";
+    },
+    entries: [["alpha", "1"], ["beta", "two words"]],
+    missing: "gamma_not_in_the_environment",
+    impl: F.FIXED,
+    folds: true,
+    sequence: false,
+    writable: true,
+    // update works (setenv), delete does not exist: OK, then CONFIG.
+    updateOnly: true,
+  },
+  {
+    type: "internal",
+    // Empty at open; filled through the write service.
+    table: () => "internal:conformance",
+    entries: [],
+    missing: "alpha",
+    impl: F.FIXED,
+    folds: false,
+    sequence: true,
+    writable: true,
+    writableOps: true,
+  },
+  {
+    type: "socketmap",
+    table: () => `socketmap:unix:${confSocketmap.path}:conf`,
+    entries: [["alpha", "1"], ["beta", "two words"]],
+    missing: "gamma",
+    async: true,
+    impl: F.PATTERN,
+    folds: false,
+    sequence: false,
+    writable: false,
+    failure: ["socketmap:nocolon", "socketmap requires server:socketmap argument"],
+  },
+  {
+    type: "tcp",
+    table: () => `tcp:127.0.0.1:${confTcp.port}`,
+    entries: [["alpha", "1"], ["beta", "two words"]],
+    missing: "gamma",
+    async: true,
+    impl: F.PATTERN,
+    folds: false,
+    sequence: false,
+    writable: false,
+  },
 ];
+
+/** A pattern table file (cidr, regexp, pcre) in the scratch directory, as "type:path". */
+function patternFile(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  utimesSync(p, new Date(2020, 0, 1), new Date(2020, 0, 1));
+  return `${name.slice(name.lastIndexOf(".") + 1)}:${p}`;
+}
+
+// The socketmap and tcp servers the network entries talk to.
+let confSocketmap: { path: string; srv?: SocketmapServer } = { path: "" };
+let confTcp: { port: number; srv?: TcpTableServer } = { port: 0 };
+const CONF_DATA = { alpha: "1", beta: "two words" };
+beforeAll(async () => {
+  confSocketmap.path = join(mkdtempSync(join(tmpdir(), "conf-sm-")), "sm.sock");
+  confSocketmap.srv = await SocketmapServer.start({ path: confSocketmap.path, data: { conf: CONF_DATA } });
+  confTcp.srv = await TcpTableServer.start({ data: CONF_DATA });
+  confTcp.port = Number(confTcp.srv.address.split(":")[1]);
+});
+afterAll(async () => {
+  await confSocketmap.srv?.close();
+  await confTcp.srv?.close();
+});
 
 let mysqlDb: TestDatabase | undefined;
 beforeAll(async () => {
@@ -375,6 +514,9 @@ for (const spec of DRIVERS) {
       } else if (spec.writableOps) {
         expect([put, del]).toEqual([Status.OK, Status.OK]);
         expect(logs).toEqual([]);
+      } else if (spec.updateOnly) {
+        expect([put, del]).toEqual([Status.OK, Status.CONFIG]);
+        expect(logs).toEqual([`warning: table ${label(spec, name)}: delete operation is not supported`]);
       } else if (!spec.writable) {
         const why = `${name} is unavailable. ${name} map requires O_RDONLY access mode`;
         expect([put, del]).toEqual([Status.RETRY, Status.RETRY]);

@@ -1,0 +1,154 @@
+/**
+ * socketmap-server.ts - a real socketmap server (Sendmail's socket map
+ * protocol, as Postfix's socketmap_table(5) speaks it) for tests: it
+ * listens on a UNIX socket or on loopback TCP, reads netstring requests
+ * "NAME KEY" and answers each with a netstring reply. Written here without
+ * code from src/ (the tests must not trust the codec they test).
+ *
+ * What a request gets is chosen by the server mode, then by the key:
+ *   mode "stall"    never answers anything;
+ *   mode "garbage"  answers every request with bytes that are no netstring;
+ *   mode "close"    sends half a reply, then closes the connection;
+ *   mode "normal":
+ *     key "stall"          no answer (this request only);
+ *     key "garbage"        "xyz" (not a netstring);
+ *     key "close"          half a netstring, then close;
+ *     key "reply=TEXT"     TEXT as the reply payload, %XX decoded ("reply=TEMP%20busy");
+ *     key "raw=BYTES"      BYTES sent as they are, %XX decoded;
+ *     key "delay=MS:KEY"   the answer for KEY after MS milliseconds;
+ *     otherwise            "OK VALUE" from data[NAME][KEY], else "NOTFOUND ".
+ * Byte strings throughout (latin1).
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import { existsSync, unlinkSync } from "node:fs";
+
+export type SocketmapMode = "normal" | "stall" | "garbage" | "close";
+
+export interface SocketmapServerOptions {
+  /** UNIX socket path; without it the server listens on 127.0.0.1 (port 0 = any). */
+  path?: string;
+  port?: number;
+  mode?: SocketmapMode;
+  /** data[name][key] = value */
+  data?: Record<string, Record<string, string>>;
+}
+
+/** %XX decoding (tests spell arbitrary bytes in keys this way). */
+export function pctDecode(s: string): string {
+  return s.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
+
+function netstring(s: string): string {
+  return `${s.length}:${s},`;
+}
+
+export class SocketmapServer {
+  mode: SocketmapMode;
+  data: Record<string, Record<string, string>>;
+  /** Every request payload received, in order. */
+  readonly requests: string[] = [];
+  /** Connections accepted so far; open now. */
+  accepted = 0;
+  readonly open = new Set<Socket>();
+  private constructor(
+    private readonly server: Server,
+    /** The socketmap server part of a table name: "unix:/path" or "inet:127.0.0.1:PORT". */
+    readonly address: string,
+    opts: SocketmapServerOptions,
+  ) {
+    this.mode = opts.mode ?? "normal";
+    this.data = opts.data ?? {};
+  }
+
+  static async start(opts: SocketmapServerOptions = {}): Promise<SocketmapServer> {
+    let self: SocketmapServer | undefined;
+    const server = createServer((sock) => self?.serve(sock));
+    if (opts.path !== undefined && existsSync(opts.path)) unlinkSync(opts.path);
+    await new Promise<void>((res, rej) => {
+      server.once("error", rej);
+      if (opts.path !== undefined) server.listen(opts.path, () => res());
+      else server.listen(opts.port ?? 0, "127.0.0.1", () => res());
+    });
+    const addr = server.address();
+    const address = opts.path !== undefined ? `unix:${opts.path}` : `inet:127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
+    self = new SocketmapServer(server, address, opts);
+    return self;
+  }
+
+  /** A table name for this server: "socketmap:ADDRESS:NAME". */
+  table(name: string): string {
+    return `socketmap:${this.address}:${name}`;
+  }
+
+  private serve(sock: Socket): void {
+    this.accepted++;
+    this.open.add(sock);
+    sock.on("close", () => this.open.delete(sock));
+    sock.on("error", () => {});
+    let buf = "";
+    sock.on("data", (d: Buffer) => {
+      buf += d.toString("latin1");
+      for (;;) {
+        const colon = buf.indexOf(":");
+        if (colon < 0) return;
+        const len = Number(buf.slice(0, colon));
+        if (!/^[0-9]+$/.test(buf.slice(0, colon))) {
+          sock.destroy();
+          return;
+        }
+        if (buf.length < colon + 1 + len + 1) return;
+        const req = buf.slice(colon + 1, colon + 1 + len);
+        buf = buf.slice(colon + 2 + len);
+        this.requests.push(req);
+        this.answer(sock, req);
+      }
+    });
+  }
+
+  private answer(sock: Socket, req: string): void {
+    const send = (s: string) => {
+      if (!sock.destroyed) sock.write(Buffer.from(s, "latin1"));
+    };
+    if (this.mode === "stall") return;
+    if (this.mode === "garbage") return send("xyz");
+    if (this.mode === "close") {
+      send("10:OK ab");
+      sock.end();
+      return;
+    }
+    const sp = req.indexOf(" ");
+    const name = sp < 0 ? req : req.slice(0, sp);
+    let key = sp < 0 ? "" : req.slice(sp + 1);
+    let delay = 0;
+    const m = /^delay=(\d+):(.*)$/s.exec(key);
+    if (m) {
+      delay = Number(m[1]);
+      key = m[2];
+    }
+    let out: string | undefined;
+    if (key === "stall") return;
+    else if (key === "garbage") out = "xyz";
+    else if (key === "close") {
+      send("10:OK ab");
+      sock.end();
+      return;
+    } else if (key.startsWith("reply=")) out = netstring(pctDecode(key.slice(6)));
+    else if (key.startsWith("raw=")) out = pctDecode(key.slice(4));
+    else {
+      const v = this.data[name]?.[key];
+      out = netstring(v === undefined ? "NOTFOUND " : `OK ${v}`);
+    }
+    if (delay > 0) setTimeout(() => send(out as string), delay);
+    else send(out);
+  }
+
+  /** Close every client connection (the server keeps listening). */
+  dropClients(): void {
+    for (const s of this.open) s.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.dropClients();
+    await new Promise<void>((res) => this.server.close(() => res()));
+  }
+}

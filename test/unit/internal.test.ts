@@ -1,0 +1,84 @@
+/**
+ * internal.test.ts - the "internal" table through a real proxywrite socket
+ * of ours (--listen -n proxywrite): one instance per process, so what one
+ * client stores another client reads, walks and deletes; the read service
+ * refuses updates (DENY, the service's rule). The request-by-request
+ * behaviour (folding, replace, delete, hash-order walk) is compared with
+ * the C proxymap in test/golden/internal.
+ */
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { WireClient, attrsToObject, type Attr } from "../helpers/wire";
+
+const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
+const tmp = mkdtempSync(join(tmpdir(), "internal-test-"));
+let proc: Subprocess | undefined;
+afterAll(() => {
+  proc?.kill("SIGKILL");
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+async function start(args: string[]): Promise<string> {
+  writeFileSync(join(tmp, "main.cf"), `queue_directory = ${tmp}\nproxy_write_maps = proxy:internal:shared\nproxy_read_maps = proxy:internal:shared\n`);
+  const past = new Date(Date.now() - 60_000);
+  utimesSync(join(tmp, "main.cf"), past, past);
+  const sock = join(tmp, `pm${args.length}.sock`);
+  proc = Bun.spawn([process.execPath, MAIN, "--listen", sock, ...args], {
+    env: { PATH: "/usr/bin:/bin", MAIL_CONFIG: tmp },
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  let err = "";
+  void (async () => {
+    for await (const c of proc!.stderr as ReadableStream<Uint8Array>) err += Buffer.from(c).toString("latin1");
+  })();
+  const end = Date.now() + 10_000;
+  while (!err.includes("listening on")) {
+    if (Date.now() > end) throw new Error(`did not start: ${err}`);
+    await Bun.sleep(10);
+  }
+  return sock;
+}
+
+async function ask(c: WireClient, attrs: Attr[]): Promise<Record<string, string>> {
+  const r = await c.request(attrs);
+  if (r.kind !== "reply") throw new Error(`no reply: ${r.kind}`);
+  return attrsToObject(r.attrs);
+}
+
+test("internal: what one proxywrite client stores, another reads, walks and deletes", async () => {
+  const sock = await start(["-n", "proxywrite"]);
+  const a = await WireClient.connect(sock);
+  const b = await WireClient.connect(sock);
+  const T = "internal:shared";
+  expect(await ask(b, [["request", "lookup"], ["table", T], ["flags", "0"], ["key", "k1"]])).toEqual({ status: "1", value: "" });
+  expect(await ask(a, [["request", "update"], ["table", T], ["flags", "0"], ["key", "k1"], ["value", "v1"]])).toEqual({ status: "0" });
+  expect(await ask(a, [["request", "update"], ["table", T], ["flags", String(1 << 14)], ["key", "K2"], ["value", "v2"]])).toEqual({ status: "0" });
+  expect(await ask(b, [["request", "lookup"], ["table", T], ["flags", "0"], ["key", "k1"]])).toEqual({ status: "0", value: "v1" });
+  expect(await ask(b, [["request", "lookup"], ["table", T], ["flags", "0"], ["key", "k2"]])).toEqual({ status: "0", value: "v2" });
+  const walk: string[] = [];
+  for (let fn = 0; ; fn = 1) {
+    const r = await ask(b, [["request", "sequence"], ["table", T], ["flags", "0"], ["function", String(fn)]]);
+    if (r.status !== "0") break;
+    walk.push(`${r.key}=${r.value}`);
+  }
+  expect(walk.sort()).toEqual(["k1=v1", "k2=v2"]);
+  expect(await ask(b, [["request", "delete"], ["table", T], ["flags", "0"], ["key", "k1"]])).toEqual({ status: "0" });
+  expect(await ask(a, [["request", "lookup"], ["table", T], ["flags", "0"], ["key", "k1"]])).toEqual({ status: "1", value: "" });
+  a.close();
+  b.close();
+  proc?.kill("SIGKILL");
+}, 30_000);
+
+test("internal on the read service: updates refused (DENY), lookups of an empty table", async () => {
+  const sock = await start([]);
+  const c = await WireClient.connect(sock);
+  const T = "internal:shared";
+  expect(await ask(c, [["request", "update"], ["table", T], ["flags", "0"], ["key", "k"], ["value", "v"]])).toEqual({ status: "4" });
+  expect(await ask(c, [["request", "lookup"], ["table", T], ["flags", "0"], ["key", "k"]])).toEqual({ status: "1", value: "" });
+  c.close();
+}, 30_000);
