@@ -123,6 +123,8 @@ class CidrTable implements Table {
   changed(): boolean {
     return this.stamp?.changed() ?? false;
   }
+
+  readonly changeUnnoticedByReference = true;
 }
 
 function open(args: OpenArgs): Table {

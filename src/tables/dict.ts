@@ -572,7 +572,7 @@ function probeChanged(d: Dict, force: boolean): boolean {
 export function changedTables(): string[] {
   const out: string[] = [];
   for (const [key, d] of cache) {
-    if (d instanceof Promise || d.writer || !d.table?.changed) continue;
+    if (d instanceof Promise || d.writer || !d.table?.changed || d.table.changeUnnoticedByReference) continue;
     if (probeChanged(d, false)) out.push(key);
   }
   return out;

@@ -48,6 +48,12 @@ export interface Table {
   /** File tables: true when the file on disk is no longer the one loaded. */
   changed?(): boolean;
   /**
+   * True for types whose file changes the reference never notices (cidr,
+   * regexp, pcre: it gives them no change stamp). Ours re-reads them all the
+   * same, but proxymap_table_change_restart does not exit for them.
+   */
+  readonly changeUnnoticedByReference?: boolean;
+  /**
    * Tables that are not multi-writer safe and have a lock file: take the
    * exclusive lock that DICT_FLAG_OPEN_LOCK asks for at open (no waiting);
    * throw when it cannot be had. Absent = nothing to lock (Postfix's

@@ -115,6 +115,17 @@ describe("opening", () => {
     await openDict(`texthash:${coolFile("c.map", "a 1\n")}`, false, 0);
     expect(changedTables()).toEqual([]);
   });
+
+  test("a changed regexp, pcre or cidr file is re-read but is no reason to restart (the reference never notices)", async () => {
+    const files = [coolFile("r.regexp", "/a/ 1\n"), coolFile("p.pcre", "/a/ 1\n"), coolFile("c.cidr", "192.0.2.1 1\n")];
+    const types = ["regexp", "pcre", "cidr"];
+    for (let i = 0; i < 3; i++) await openDict(`${types[i]}:${files[i]}`, false, 0);
+    for (const f of files) writeFileSync(f, f.endsWith("cidr") ? "192.0.2.1 2\n" : "/a/ 2\n");
+    await Bun.sleep(1100); // one probe per second per table
+    expect(changedTables()).toEqual([]);
+    const d = (await openDict(`regexp:${files[0]}`, false, 0)) as Dict;
+    expect(await dictGet(d, "a", 0)).toEqual({ status: Status.OK, value: "2" });
+  });
 });
 
 describe("UTF-8 helpers", () => {

@@ -291,6 +291,8 @@ export class RegexTable<C> implements Table {
     return this.stamp?.changed() ?? false;
   }
 
+  readonly changeUnnoticedByReference = true;
+
   close(): void {
     for (const r of this.rules) {
       if (r.first !== undefined) this.eng.free(r.first);
