@@ -12,6 +12,8 @@
  */
 import { getpwuid, preloadLibc } from "../sys/libc";
 import { preJailHookNames } from "./preJail";
+import { pcre2Missing } from "../sys/pcre2";
+import { preloadRegex } from "../sys/regex";
 
 type Check = [name: string, run: () => string | Promise<string>];
 
@@ -43,6 +45,21 @@ const CHECKS: Check[] = [
       if (!v) return "loaded (version unknown)";
       const format = v.minor === 9 && v.patch >= 90 ? 2 : 1;
       return `${v.versionString}, data format ${format}${format === 1 ? " (Postfix-compatible)" : " (NOT Postfix-compatible)"}`;
+    },
+  ],
+  [
+    "pcre (libpcre2-8, system library)",
+    () => {
+      const missing = pcre2Missing();
+      if (missing) throw new Error(missing);
+      return "loaded";
+    },
+  ],
+  [
+    "regexp (libc regcomp)",
+    () => {
+      preloadRegex();
+      return "loaded";
     },
   ],
   [
