@@ -5,7 +5,7 @@
  * on postmap-made tables of 1,000,000 keys. Both implementations run under
  * a private master(8) (test/helpers/postfix-instance.ts).
  *
- *   bun bench/filedb.ts [--seconds N] [--keys N] [--ours PATH] [--only c|ours] [--types lmdb,cdb]
+ *   bun bench/filedb.ts [--seconds N] [--keys N] [--ours PATH] [--only c|ours] [--types lmdb,cdb] [--pin S,C]
  *
  * Defaults: 3 s per run, 1,000,000 keys, ours = dist/proxymap. Needs root
  * and Postfix with postfix-lmdb and postfix-cdb.
@@ -32,6 +32,13 @@ const ONLY = arg("--only", "");
 const LOOKUP_FLAGS = "524353"; // UTF8_REQUEST|LOCK|DUP_WARN, as postmap -q
 const CLIENTS = [1, 8, 32];
 const TYPES = arg("--types", "lmdb,cdb").split(",");
+/** --pin SERVER_CPU,CLIENT_CPU: master (and its proxymaps) on one CPU, the load on another (see compare.ts). */
+const PIN = process.argv.includes("--pin") ? arg("--pin", "1,0").split(",") : undefined;
+
+function pin(pid: number, cpu: string): void {
+  const r = Bun.spawnSync(["taskset", "-a", "-p", "-c", cpu, String(pid)], { stdout: "ignore", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`taskset ${cpu} ${pid}: ${r.stderr.toString()}`);
+}
 
 function percentile(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] : NaN;
@@ -93,6 +100,10 @@ async function benchImpl(impl: ProxymapImpl, name: string, source: string): Prom
     label: `filedbbench-${name}`,
     mainCf: { proxy_read_maps: "proxy:lmdb:$data_directory/big proxy:cdb:$data_directory/big" },
   });
+  if (PIN) {
+    pin(inst.masterPid, PIN[0]);
+    pin(process.pid, PIN[1]);
+  }
   try {
     const file = `${inst.dataDir}/big`;
     await Bun.write(file, source);
