@@ -50,6 +50,8 @@ export interface InstanceOptions {
   proxywriteArgs?: string[];
   /** master.cf maxproc column for proxymap ("-" = default_process_limit). */
   proxymapMaxproc?: string;
+  /** master.cf chroot column for both services (default n): they chroot to queue_directory. */
+  chroot?: boolean;
   /** Extra master.cf lines. */
   masterCfExtra?: string[];
   /** Files to write under BASE/tables before start (relative names). */
@@ -198,10 +200,11 @@ export class PostfixInstance {
     writeFileSync(join(this.configDir, "main.cf"), Object.entries(params).map(([k, v]) => `${k} = ${v}\n`).join(""), { mode: 0o644 });
     const pmArgs = (this.opts.proxymapArgs ?? []).join(" ");
     const pwArgs = (this.opts.proxywriteArgs ?? []).join(" ");
+    const jail = this.opts.chroot ? "y" : "n";
     const masterCf = [
       "# service type  private unpriv  chroot  wakeup  maxproc command + args",
-      `proxymap   unix  -       -       n       -       ${this.opts.proxymapMaxproc ?? "-"}       proxymap ${pmArgs}`,
-      `proxywrite unix  -       -       n       -       1       proxymap ${pwArgs}`,
+      `proxymap   unix  -       -       ${jail}       -       ${this.opts.proxymapMaxproc ?? "-"}       proxymap ${pmArgs}`,
+      `proxywrite unix  -       -       ${jail}       -       1       proxymap ${pwArgs}`,
       "postlog    unix-dgram n  -       n       -       1       postlogd",
       ...(this.opts.masterCfExtra ?? []),
     ];
