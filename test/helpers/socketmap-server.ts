@@ -19,8 +19,8 @@
  *     otherwise            "OK VALUE" from data[NAME][KEY], else "NOTFOUND ".
  * Byte strings throughout (latin1).
  */
-import { createServer, type Server, type Socket } from "node:net";
-import { existsSync, unlinkSync } from "node:fs";
+import type { Socket } from "node:net";
+import { listenForTest, TestServer } from "./test-server";
 
 export type SocketmapMode = "normal" | "stall" | "garbage" | "close";
 
@@ -42,36 +42,26 @@ function netstring(s: string): string {
   return `${s.length}:${s},`;
 }
 
-export class SocketmapServer {
+export class SocketmapServer extends TestServer {
   mode: SocketmapMode;
   data: Record<string, Record<string, string>>;
   /** Every request payload received, in order. */
   readonly requests: string[] = [];
-  /** Connections accepted so far; open now. */
-  accepted = 0;
-  readonly open = new Set<Socket>();
   private constructor(
-    private readonly server: Server,
     /** The socketmap server part of a table name: "unix:/path" or "inet:127.0.0.1:PORT". */
     readonly address: string,
     opts: SocketmapServerOptions,
   ) {
+    super();
     this.mode = opts.mode ?? "normal";
     this.data = opts.data ?? {};
   }
 
   static async start(opts: SocketmapServerOptions = {}): Promise<SocketmapServer> {
     let self: SocketmapServer | undefined;
-    const server = createServer((sock) => self?.serve(sock));
-    if (opts.path !== undefined && existsSync(opts.path)) unlinkSync(opts.path);
-    await new Promise<void>((res, rej) => {
-      server.once("error", rej);
-      if (opts.path !== undefined) server.listen(opts.path, () => res());
-      else server.listen(opts.port ?? 0, "127.0.0.1", () => res());
-    });
-    const addr = server.address();
-    const address = opts.path !== undefined ? `unix:${opts.path}` : `inet:127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
-    self = new SocketmapServer(server, address, opts);
+    const [server, where] = await listenForTest(opts, (sock) => self?.serve(sock));
+    self = new SocketmapServer("path" in where ? `unix:${where.path}` : `inet:127.0.0.1:${where.port}`, opts);
+    self.server = server;
     return self;
   }
 
@@ -81,10 +71,7 @@ export class SocketmapServer {
   }
 
   private serve(sock: Socket): void {
-    this.accepted++;
-    this.open.add(sock);
-    sock.on("close", () => this.open.delete(sock));
-    sock.on("error", () => {});
+    this.track(sock);
     let buf = "";
     sock.on("data", (d: Buffer) => {
       buf += d.toString("latin1");
@@ -140,15 +127,5 @@ export class SocketmapServer {
     }
     if (delay > 0) setTimeout(() => send(out as string), delay);
     else send(out);
-  }
-
-  /** Close every client connection (the server keeps listening). */
-  dropClients(): void {
-    for (const s of this.open) s.destroy();
-  }
-
-  async close(): Promise<void> {
-    this.dropClients();
-    await new Promise<void>((res) => this.server.close(() => res()));
   }
 }

@@ -16,9 +16,9 @@
  *     key "delay=MS:KEY"   the answer for KEY after MS milliseconds;
  *     otherwise            "200 " + quoted data[KEY], else "500 not found".
  */
-import { createServer, type Server, type Socket } from "node:net";
-import { existsSync, unlinkSync } from "node:fs";
+import type { Socket } from "node:net";
 import { pctDecode } from "./socketmap-server";
+import { listenForTest, TestServer } from "./test-server";
 
 export type TcpMode = "normal" | "stall" | "garbage" | "close";
 
@@ -39,35 +39,26 @@ export function pctQuote(s: string): string {
   return out;
 }
 
-export class TcpTableServer {
+export class TcpTableServer extends TestServer {
   mode: TcpMode;
   data: Record<string, string>;
   readonly requests: string[] = [];
-  accepted = 0;
-  readonly open = new Set<Socket>();
 
   private constructor(
-    private readonly server: Server,
     /** "127.0.0.1:PORT" (the tcp: table name) or the socket path. */
     readonly address: string,
     opts: TcpServerOptions,
   ) {
+    super();
     this.mode = opts.mode ?? "normal";
     this.data = opts.data ?? {};
   }
 
   static async start(opts: TcpServerOptions = {}): Promise<TcpTableServer> {
     let self: TcpTableServer | undefined;
-    const server = createServer((sock) => self?.serve(sock));
-    if (opts.path !== undefined && existsSync(opts.path)) unlinkSync(opts.path);
-    await new Promise<void>((res, rej) => {
-      server.once("error", rej);
-      if (opts.path !== undefined) server.listen(opts.path, () => res());
-      else server.listen(opts.port ?? 0, "127.0.0.1", () => res());
-    });
-    const addr = server.address();
-    const address = opts.path ?? `127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
-    self = new TcpTableServer(server, address, opts);
+    const [server, where] = await listenForTest(opts, (sock) => self?.serve(sock));
+    self = new TcpTableServer("path" in where ? where.path : `127.0.0.1:${where.port}`, opts);
+    self.server = server;
     return self;
   }
 
@@ -76,10 +67,7 @@ export class TcpTableServer {
   }
 
   private serve(sock: Socket): void {
-    this.accepted++;
-    this.open.add(sock);
-    sock.on("close", () => this.open.delete(sock));
-    sock.on("error", () => {});
+    this.track(sock);
     let buf = "";
     sock.on("data", (d: Buffer) => {
       buf += d.toString("latin1");
@@ -130,14 +118,5 @@ export class TcpTableServer {
     }
     if (delay > 0) setTimeout(() => send(out), delay);
     else send(out);
-  }
-
-  dropClients(): void {
-    for (const s of this.open) s.destroy();
-  }
-
-  async close(): Promise<void> {
-    this.dropClients();
-    await new Promise<void>((res) => this.server.close(() => res()));
   }
 }
