@@ -23,11 +23,11 @@ import { startsWithKeyword } from "../../src/tables/pattern/keyword";
 import { Op } from "../../src/tables/pattern/rules";
 import type { Table } from "../../src/tables/table";
 import { DictFlag, Status } from "../../src/protocol/constants";
-import { setLogSinks } from "../../src/log/msg";
 import { closeAllDicts, dictGet, openDict } from "../../src/tables/dict";
 import { echo, formatSteps, loadCases, makeScratch, readRef, withoutReference, type Case, type StepOutput } from "../golden/lib/golden";
 import { WireClient, encodeRequest } from "../helpers/wire";
 import { requireCommand, requireOurBinary } from "../helpers/require";
+import { logged } from "../helpers/logs";
 
 function pat(text: string, match = true): CidrPattern {
   const p = parseCidrPattern(text, match);
@@ -38,17 +38,6 @@ function pat(text: string, match = true): CidrPattern {
 function matches(p: CidrPattern, key: string): boolean {
   const k = parseCidrKey(key);
   return k !== undefined && cidrMatches(p, k);
-}
-
-/** Capture log lines while fn runs. */
-async function logged<T>(fn: () => T | Promise<T>): Promise<{ value: T; logs: string[] }> {
-  const logs: string[] = [];
-  setLogSinks([{ write: (_s, line) => logs.push(line) }]);
-  try {
-    return { value: await fn(), logs };
-  } finally {
-    setLogSinks([{ write: (_s, line) => process.stderr.write(`proxymap: ${line}\n`) }]);
-  }
 }
 
 describe("cidr patterns", () => {

@@ -29,8 +29,8 @@ import {
 import { pcre, pcreEngine } from "../../src/tables/pcre";
 import type { Table } from "../../src/tables/table";
 import { DictFlag, Status } from "../../src/protocol/constants";
-import { setLogSinks } from "../../src/log/msg";
 import { closeAllDicts, dictGet, openDict } from "../../src/tables/dict";
+import { logged } from "../helpers/logs";
 
 function requirePcre2(): void {
   const why = pcre2Missing();
@@ -42,16 +42,6 @@ function compile(p: string, options = PCRE2_CASELESS | PCRE2_DOTALL): Pcre2Regex
   const re = Pcre2Regex.compile(p, options);
   if ("error" in re) throw new Error(pcre2ErrorText(re.error));
   return re;
-}
-
-async function logged<T>(fn: () => T | Promise<T>): Promise<{ value: T; logs: string[] }> {
-  const logs: string[] = [];
-  setLogSinks([{ write: (_s, line) => logs.push(line) }]);
-  try {
-    return { value: await fn(), logs };
-  } finally {
-    setLogSinks([{ write: (_s, line) => process.stderr.write(`proxymap: ${line}\n`) }]);
-  }
 }
 
 describe("PCRE2 through bun:ffi", () => {

@@ -20,16 +20,7 @@ import { regexp } from "../../src/tables/regexp";
 import type { Table } from "../../src/tables/table";
 import { DictFlag } from "../../src/protocol/constants";
 import { setLogSinks } from "../../src/log/msg";
-
-async function logged<T>(fn: () => T | Promise<T>): Promise<{ value: T; logs: string[] }> {
-  const logs: string[] = [];
-  setLogSinks([{ write: (_s, line) => logs.push(line) }]);
-  try {
-    return { value: await fn(), logs };
-  } finally {
-    setLogSinks([{ write: (_s, line) => process.stderr.write(`proxymap: ${line}\n`) }]);
-  }
-}
+import { logged } from "../helpers/logs";
 
 function compile(p: string, flags = REG_EXTENDED): PosixRegex {
   const re = PosixRegex.compile(p, flags);
