@@ -12,8 +12,16 @@
  *
  * The socket is connected at once (before any chroot). If postlogd is not
  * there yet, each line tries to connect again; inside a chroot jail the path
- * is tried relative to the jail (enterJail). A line that cannot be sent
- * without blocking is dropped: the event loop never waits for the logger.
+ * is tried relative to the jail (enterJail).
+ *
+ * The event loop never waits for the logger, yet no line is lost to a busy
+ * postlogd: the kernel queues only a few datagrams per socket
+ * (net.unix.max_dgram_qlen, 10 on Linux), and a burst of warnings (a table
+ * file with many bad lines) is longer than that. The C client blocks until
+ * postlogd takes each line; ours keeps the lines that would block, in order,
+ * and sends them as postlogd catches up (retried every millisecond), up to
+ * QUEUE_LIMIT lines; beyond that a line is dropped and the number dropped is
+ * logged once the queue drains. At exit, queued lines get up to a second.
  *
  * Reads: nothing. Logs: what it is given.
  */
@@ -25,6 +33,11 @@ import { unixDgramConnect, sendNow, closeFd } from "../sys/libc";
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const ECONNREFUSED = 111;
 const ENOTCONN = 107;
+const EAGAIN = 11;
+/** Lines held while postlogd is behind (about 2 MB at most). */
+const QUEUE_LIMIT = 1000;
+/** How long exit waits for postlogd to take queued lines. */
+const EXIT_FLUSH_MS = 1000;
 
 function two(n: number): string {
   return n < 10 ? `0${n}` : String(n);
@@ -62,6 +75,9 @@ export function postlogRecord(o: PostlogOptions, pid: number, severity: Paramete
 export function postlogSink(o: PostlogOptions): PostlogSink {
   let path = o.path;
   let fd = -1;
+  const queue: Buffer[] = [];
+  let dropped = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const connect = () => {
     if (fd < 0) {
       const r = unixDgramConnect(path);
@@ -69,6 +85,48 @@ export function postlogSink(o: PostlogOptions): PostlogSink {
     }
     return fd >= 0;
   };
+  /** Send one record: true when it is gone (sent, or lost with the socket), false when postlogd is busy. */
+  const sendOne = (data: Buffer): boolean => {
+    if (!connect()) return true;
+    let n = sendNow(fd, data);
+    if (n === -ECONNREFUSED || n === -ENOTCONN) {
+      // postlogd was restarted and bound a new socket: reconnect once.
+      closeFd(fd);
+      fd = -1;
+      if (!connect()) return true;
+      n = sendNow(fd, data);
+    }
+    return n !== -EAGAIN;
+  };
+  const record = (severity: Parameters<LogSink["write"]>[0], line: string) =>
+    Buffer.from(postlogRecord(o, process.pid, severity, line, new Date()), "latin1");
+  const flush = (): boolean => {
+    while (queue.length > 0) {
+      if (!sendOne(queue[0])) return false;
+      queue.shift();
+    }
+    if (dropped > 0) {
+      const lost = dropped;
+      dropped = 0;
+      queue.push(record("warning", `${lost} log lines lost: postlogd did not keep up`));
+      return flush();
+    }
+    return true;
+  };
+  const retry = () => {
+    timer = undefined;
+    if (!flush()) schedule();
+  };
+  const schedule = () => {
+    if (timer) return;
+    timer = setTimeout(retry, 1);
+    // A pending log line must not keep an idle daemon alive: exit flushes.
+    timer.unref?.();
+  };
+  process.once("exit", () => {
+    const end = Date.now() + EXIT_FLUSH_MS;
+    while (!flush() && Date.now() < end) Bun.sleepSync(1);
+  });
   connect();
   return {
     get connected() {
@@ -79,15 +137,15 @@ export function postlogSink(o: PostlogOptions): PostlogSink {
       if (r && path.startsWith(r + "/")) path = path.slice(r.length);
     },
     write(severity, line) {
-      if (!connect()) return;
-      const data = Buffer.from(postlogRecord(o, process.pid, severity, line, new Date()), "latin1");
-      const n = sendNow(fd, data);
-      if (n === -ECONNREFUSED || n === -ENOTCONN) {
-        // postlogd was restarted and bound a new socket: reconnect once.
-        closeFd(fd);
-        fd = -1;
-        if (connect()) sendNow(fd, data);
+      // Built now: the time stamp is when it happened, not when it was sent.
+      const data = record(severity, line);
+      if (queue.length === 0 && sendOne(data)) return;
+      if (queue.length >= QUEUE_LIMIT) {
+        dropped++;
+        return;
       }
+      queue.push(data);
+      schedule();
     },
   };
 }

@@ -76,6 +76,25 @@ describe("postlogd datagrams", () => {
     }
   });
 
+  test("a burst longer than the kernel's datagram queue is delivered whole and in order as postlogd reads", async () => {
+    const path = join(tmp, "postlog-burst");
+    const fd = unixDgramBind(path);
+    try {
+      const sink = postlogSink({ progname: "p", hostname: "h", path, utf8: true });
+      for (let i = 0; i < 60; i++) sink.write("warning", `warning: line ${i}`);
+      const got: string[] = [];
+      const end = Date.now() + 5000;
+      while (got.length < 60 && Date.now() < end) {
+        const d = recvNow(fd);
+        if (d) got.push(Buffer.from(d).toString("latin1").replace(/^.*: warning: /, ""));
+        else await Bun.sleep(2); // the sink retries while we are not reading
+      }
+      expect(got).toEqual(Array.from({ length: 60 }, (_, i) => `line ${i}`));
+    } finally {
+      closeFd(fd);
+    }
+  });
+
   test("postlogd not there yet: lines are dropped, later lines connect", () => {
     const path = join(tmp, "postlog-late");
     const sink = postlogSink({ progname: "p", hostname: "h", path, utf8: true });

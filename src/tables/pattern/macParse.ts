@@ -10,7 +10,9 @@
  *   seen by the checker, as in C where the callback runs token by token.
  * - prescanReplacement(): the open-time check of every "$name" (digits
  *   only, at least 1), in token order, each failure with its own warning
- *   and the parse going on, then the largest number. A text without any
+ *   and the parse going on (except that a "${...}" after a failure ends it
+ *   silently, as mac_parse checks its status there), then the largest
+ *   number. A text without any
  *   "$n" becomes a constant (with "$$" already turned into "$").
  * - expandReplacement(): the lookup-time substitution with a function that
  *   gives the captured text of group n ("" when empty or unset).
@@ -25,7 +27,15 @@
  */
 import { isSpaceCode } from "../strings";
 
-export type MacToken = { kind: "literal"; text: string } | { kind: "name"; text: string } | { kind: "error"; warning: string };
+/**
+ * bracketed: the name was written "${...}" or "$(...)". mac_parse() checks
+ * its error status after reading such a reference and stops there, silently,
+ * when an earlier callback already failed (a plain "$x" goes on).
+ */
+export type MacToken =
+  | { kind: "literal"; text: string }
+  | { kind: "name"; text: string; bracketed: boolean }
+  | { kind: "error"; warning: string; bracketed?: boolean };
 
 function isAsciiAlnum(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
@@ -53,7 +63,8 @@ export function parseReplacement(value: string): MacToken[] {
     buf = "";
     i++;
     const open = value[i];
-    if (open === "(" || open === "{") {
+    const bracketed = open === "(" || open === "{";
+    if (bracketed) {
       const close = open === "(" ? ")" : "}";
       let level = 1;
       let e = i + 1;
@@ -75,10 +86,10 @@ export function parseReplacement(value: string): MacToken[] {
       i = e;
     }
     if (buf.length === 0) {
-      out.push({ kind: "error", warning: `empty macro name: "${value}"` });
+      out.push({ kind: "error", warning: `empty macro name: "${value}"`, bracketed });
       return out;
     }
-    out.push({ kind: "name", text: buf });
+    out.push({ kind: "name", text: buf, bracketed });
     buf = "";
   }
   if (buf.length > 0) out.push({ kind: "literal", text: buf });
@@ -147,6 +158,8 @@ export function prescanReplacement(value: string, texts: PrescanTexts, warn: (li
   let maxSub = 0n;
   let literal: string | undefined;
   for (const t of tokens) {
+    // After a failed check, mac_parse ends at the next "${...}" without a word.
+    if (!ok && t.kind !== "literal" && t.bracketed) break;
     if (t.kind === "error") {
       warn(t.warning);
       ok = false;
