@@ -398,16 +398,16 @@ export function tame(service: Service, r: Req, t: TableSet): Req {
 /** Instance-flag values for the case that makes the reference log 13 errors. */
 export const ERROR_BOUND_FLAGS = [4, 8, 12, 1024, 1028, 1032, 1036, 131072, 131076, 131080, 131084, 132096, 132100, 132104];
 
-const COMMON_FLAGS = [
+export const COMMON_FLAGS = [
   "0", "524353", "16384", "524288", "64", "1", "4", "8", "12", "16448", "540672", "557120", "8192", "2048", "4096",
 ];
-const WEIRD_FLAGS = [
+export const WEIRD_FLAGS = [
   "", "abc", "12abc", "-1", "+5", " 5", "5 ", "0x10", "007", "4294967296", "4294967297", "99999999999999999999",
   "2147483648", "-2147483649", "1e3", "\t64", "--1", "+", "-0", "18446744073709551615", "18446744073709551616",
 ];
 
 /** A flags string: common values, random bit sets, random 32-bit numbers, or weird text. */
-function pickFlags(pk: Pick): string {
+export function pickFlags(pk: Pick): string {
   return pk.weighted<() => string>([
     [40, () => pk.one(COMMON_FLAGS)],
     [30, () => {
@@ -477,7 +477,7 @@ const MUTATIONS: ReadonlyArray<readonly [number, string, Mutation]> = [
   [4, "no-value", (a) => a.map(([n, v]) => `${n}\0${v}\0`).join("").slice(0, -1) + "\0"],
 ];
 
-function applyMutation(attrs: Attr[], pk: Pick): { bytes: Buffer; name: string } {
+export function applyMutation(attrs: Attr[], pk: Pick): { bytes: Buffer; name: string } {
   const [, name, m] = pk.weighted(MUTATIONS.map((x) => [x[0], x] as const));
   const out = m(attrs, pk);
   return { bytes: typeof out === "string" ? bytes(out) : encodeAttrs(out), name };
