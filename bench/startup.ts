@@ -4,7 +4,7 @@
  * (max_use=1, so master forks and execs a new one per connection), and the
  * resident memory of that process right after its first reply.
  *
- *   bun bench/startup.ts [--runs 20] [--table static:x]
+ *   bun bench/startup.ts [--runs 20] [--table static:x] [--ours PATH]
  *
  * Two private Postfix instances (test/helpers/postfix-instance.ts); runs
  * alternate between them. Prints the median and the spread per binary and
@@ -21,6 +21,7 @@ function arg(name: string, dflt: string): string {
 }
 const RUNS = Number(arg("--runs", "20"));
 const TABLE = arg("--table", "static:x");
+const OURS = arg("--ours", "");
 
 function rssKb(pid: number): number {
   try {
@@ -49,7 +50,7 @@ const q = (xs: number[], f: number) => [...xs].sort((a, b) => a - b)[Math.min(xs
 
 requirePostfix();
 requireOurBinary();
-const impls: [string, ProxymapImpl][] = [["C", "c"], ["ours", "ours"]];
+const impls: [string, ProxymapImpl][] = [["C", "c"], ["ours", OURS ? { path: OURS } : "ours"]];
 const insts = new Map<string, PostfixInstance>();
 const ms: Record<string, number[]> = { C: [], ours: [] };
 const rss: Record<string, number[]> = { C: [], ours: [] };

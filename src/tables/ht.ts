@@ -60,7 +60,10 @@ export class InternalTable implements Table {
    * The key as stored: folded per the open flags; undefined (with the
    * reference's warning) when the UTF-8 layer refuses it.
    */
-  storeKey(key: string): string | undefined {
+  storeKey(key: string, knownAscii = false): string | undefined {
+    // Pure ASCII (the loader checked the whole file at once): valid UTF-8,
+    // and every fold is ASCII lower-casing, which the engine does natively.
+    if (knownAscii) return this.foldFix ? key.toLowerCase() : key;
     if (this.utf8) {
       if (!allAscii(key) && !validUtf8(key)) {
         msg.warn(`${this.type}:${this.name}: non-UTF-8 key "${key}": ${UTF8_ERROR}`);
@@ -77,8 +80,8 @@ export class InternalTable implements Table {
   }
 
   /** Store a value under an already folded key (dict_ht_update). */
-  put(storedKey: string, value: string): void {
-    if (this.utf8 && !allAscii(value) && !validUtf8(value)) {
+  put(storedKey: string, value: string, knownAscii = false): void {
+    if (this.utf8 && !knownAscii && !allAscii(value) && !validUtf8(value)) {
       msg.warn(`${this.type}:${this.name}: key "${storedKey}": non-UTF-8 value "${value}": ${UTF8_ERROR}`);
       return;
     }

@@ -34,6 +34,9 @@ import { allAscii, validUtf8 } from "./utf8";
 import { cString, isSpaceCode, trimTrailing } from "./strings";
 
 const TYPE = "texthash";
+const NON_ASCII = /[^\x00-\x7f]/;
+const QUOTE_OR_ESCAPE = /["\\]/;
+const SPACE = /[\t\n\v\f\r ]/;
 const COOL_DOWN_MS = 300;
 
 function nowSeconds(): number {
@@ -65,33 +68,48 @@ function loadOnce(path: string, flags: number): { table: InternalTable; mtime: n
   // claimed it is, by sending UTF8_ACTIVE).
   const checkUtf8 = utf8LayerFor(flags) || (flags & DictFlag.UTF8_ACTIVE) !== 0;
 
+  // A start-up loads its tables before the first reply, while the engine
+  // still interprets rather than compiles: the common case (an ASCII file,
+  // lines without quotes or backslashes) goes through native string
+  // searches instead of per-character loops.
+  const ascii = !NON_ASCII.test(data);
   for (const { text, lineno } of logicalLines(data, path)) {
     const line = cString(text);
-    if (checkUtf8 && !allAscii(line) && !validUtf8(text)) {
+    if (checkUtf8 && !ascii && !allAscii(line) && !validUtf8(text)) {
       msg.warn(`${path}, line ${lineno}: non-UTF-8 input "${line}" -- ignoring this line`);
       continue;
     }
-    // Split at the first whitespace outside quotes and not escaped.
-    let inQuotes = false;
-    let i = 0;
-    for (; i < line.length; i++) {
-      const c = line.charCodeAt(i);
-      if (c === 0x5c /* \ */) {
-        if (++i >= line.length) break;
-      } else if (isSpaceCode(c)) {
-        if (!inQuotes) break;
-      } else if (c === 0x22 /* " */) {
-        inQuotes = !inQuotes;
+    let key: string;
+    let value: string;
+    if (ascii && !QUOTE_OR_ESCAPE.test(line)) {
+      const ws = SPACE.exec(line);
+      const i = ws ? ws.index : line.length;
+      key = line.slice(0, i);
+      // trim() removes exactly C's isspace() set from an ASCII string.
+      value = i < line.length ? line.slice(i + 1).trim() : "";
+    } else {
+      // Split at the first whitespace outside quotes and not escaped.
+      let inQuotes = false;
+      let i = 0;
+      for (; i < line.length; i++) {
+        const c = line.charCodeAt(i);
+        if (c === 0x5c /* \ */) {
+          if (++i >= line.length) break;
+        } else if (isSpaceCode(c)) {
+          if (!inQuotes) break;
+        } else if (c === 0x22 /* " */) {
+          inQuotes = !inQuotes;
+        }
       }
+      if (inQuotes) {
+        msg.warn(`${path}, line ${lineno}: unbalanced '"' in '${line}' -- ignoring this line`);
+        continue;
+      }
+      key = line.slice(0, i);
+      let v = i + 1;
+      while (v < line.length && isSpaceCode(line.charCodeAt(v))) v++;
+      value = v < line.length ? trimTrailing(line.slice(v)) : "";
     }
-    if (inQuotes) {
-      msg.warn(`${path}, line ${lineno}: unbalanced '"' in '${line}' -- ignoring this line`);
-      continue;
-    }
-    const key = line.slice(0, i);
-    let v = i + 1;
-    while (v < line.length && isSpaceCode(line.charCodeAt(v))) v++;
-    let value = v < line.length ? trimTrailing(line.slice(v)) : "";
     if (key.length === 0 || value.length === 0) {
       msg.warn(`${path}, line ${lineno}: expected format: key whitespace value -- ignoring this line`);
       continue;
@@ -107,19 +125,19 @@ function loadOnce(path: string, flags: number): { table: InternalTable; mtime: n
       }
       value = f.value;
     }
-    const stored = table.storeKey(key);
+    const stored = table.storeKey(key, ascii);
     if (stored !== undefined && table.hasStored(stored)) {
       if (flags & DictFlag.DUP_IGNORE) {
         // keep the first value
       } else if (flags & DictFlag.DUP_REPLACE) {
-        table.put(stored, value);
+        table.put(stored, value, ascii);
       } else if (flags & DictFlag.DUP_WARN) {
         msg.warn(`${path}, line ${lineno}: duplicate entry: "${key}"`);
       } else {
         throw new TableError("retry", `${path}, line ${lineno}: duplicate entry: "${key}"`);
       }
     } else if (stored !== undefined) {
-      table.put(stored, value);
+      table.put(stored, value, ascii);
     }
   }
   return { table, mtime };
