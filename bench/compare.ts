@@ -14,7 +14,9 @@
  * load on another (taskset): on a small virtual machine, whether a client
  * and its server happen to share a CPU changes a one-client round trip by a
  * factor of five (a wake-up on another CPU is an inter-processor interrupt),
- * for both implementations alike; pinning takes that lottery out.
+ * for both implementations alike; pinning takes that lottery out. Pinned,
+ * ours runs as one process (busy reporting off): a second one on the same
+ * CPU would only compete with the first.
  * Memory is the resident set of the service's processes, sampled while the
  * load runs (the reference's processes exit after max_use=100 connections).
  * Start-up is measured twice: under master with max_use=1 (connect to the
@@ -44,6 +46,9 @@ const NKEYS = Number(arg("--keys", "10000"));
 const PROCS = Number(arg("--procs", "1"));
 const JSON_OUT = process.argv.includes("--json") ? arg("--json", "") : "";
 const PIN = process.argv.includes("--pin") ? arg("--pin", "1,0").split(",") : undefined;
+
+/** Our busy reporting off (the C proxymap ignores these settings). */
+const ONE_PROCESS = { proxymap_busy_cpu: "0", proxymap_busy_lag: "0" };
 
 /** taskset a process and all its threads (children started later inherit it). */
 function pin(pid: number, cpu: string): void {
@@ -109,7 +114,9 @@ async function main(): Promise<void> {
   const keys = Array.from({ length: NKEYS }, (_, i) => `user${i}@example.com`);
   writeFileSync(join(dir, "table"), keys.map((k, i) => `${k}\tmailbox-${i}@store.example.com`).join("\n") + "\n", { mode: 0o644 });
   const table = `texthash:${join(dir, "table")}`;
-  const mainCf = { proxy_read_maps: `proxy:${table}` };
+  // Pinned to one CPU, a second process of ours (started when the first
+  // reports busy) would only compete with the first: one process each.
+  const mainCf = { proxy_read_maps: `proxy:${table}`, ...(PIN ? ONE_PROCESS : {}) };
   const impls: [string, ProxymapImpl][] = [["C", "c"], ["ours", "ours"]];
   const insts = new Map<string, PostfixInstance>();
   const results: Record<string, Record<number, LoadResult[]>> = { C: {}, ours: {} };
@@ -145,7 +152,9 @@ async function main(): Promise<void> {
     for (const i of insts.values()) i.stop();
     insts.clear();
 
-    // Start-up: a fresh process per connection (max_use=1), and proxymap -S.
+    // Start-up: a fresh process per connection (max_use=1), and proxymap -S,
+    // on every CPU again (a master started from a pinned process inherits it).
+    if (PIN) pin(process.pid, `0-${Math.max(0, navigator.hardwareConcurrency - 1)}`);
     const startup: Record<string, { master: number; standalone: number }> = {};
     for (const [name, impl] of impls) {
       const inst = await PostfixInstance.start({ impl, label: `bench-start-${name}`, mainCf, proxymapArgs: ["-o", "max_use=1"] });

@@ -18,7 +18,8 @@
  */
 import { readFileSync } from "node:fs";
 import { PostfixInstance, OUR_PROXYMAP, type ProxymapImpl } from "../test/helpers/postfix-instance";
-import { WireClient, type Attr } from "../test/helpers/wire";
+import { WireClient } from "../test/helpers/wire";
+import { runLoad } from "./load";
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(name);
@@ -49,6 +50,14 @@ function keyOf(i: number): string {
   return `user${(i * 7919) % KEYS}@example.com`;
 }
 
+/** Keys of the walk (enough to reach every part of a large table). */
+let walk: string[] | undefined;
+
+/**
+ * N clients for `seconds` through bench/load.ts's client (pre-encoded
+ * requests, replies cut by NUL counting), so the client is not what limits
+ * the rate; whileConnected runs before the clients disconnect.
+ */
 async function drive(
   socket: string,
   clients: number,
@@ -56,33 +65,11 @@ async function drive(
   seconds = SECONDS,
   whileConnected?: () => void,
 ): Promise<{ rate: number; p50: number; p99: number; errors: number }> {
-  const conns = await Promise.all(Array.from({ length: clients }, () => WireClient.connect(socket)));
-  const lat: number[] = [];
-  let errors = 0;
-  let count = 0;
-  const end = performance.now() + seconds * 1000;
-  await Promise.all(
-    conns.map(async (c, ci) => {
-      let i = ci * 104729;
-      while (performance.now() < end) {
-        const req: Attr[] = [
-          ["request", "lookup"],
-          ["table", table],
-          ["flags", LOOKUP_FLAGS],
-          ["key", keyOf(i++)],
-        ];
-        const t0 = performance.now();
-        const r = await c.request(req, 10_000);
-        lat.push(performance.now() - t0);
-        if (r.kind !== "reply" || r.attrs[0]?.[1] !== "0") errors++;
-        count++;
-      }
-    }),
-  );
-  whileConnected?.();
-  for (const c of conns) c.close();
-  lat.sort((a, b) => a - b);
-  return { rate: count / seconds, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), errors };
+  walk ??= Array.from({ length: Math.min(KEYS, 100_000) }, (_, i) => keyOf(i * 104729 + 1));
+  const timer = whileConnected ? setTimeout(whileConnected, Math.max(0, seconds * 1000 - 200)) : undefined;
+  const r = await runLoad({ socket, table, keys: walk, clients, seconds, flags: Number(LOOKUP_FLAGS) });
+  clearTimeout(timer);
+  return { rate: r.perSec, p50: r.p50Us / 1000, p99: r.p99Us / 1000, errors: r.errors };
 }
 
 function rssKiB(pid: number): number {
@@ -98,7 +85,11 @@ async function benchImpl(impl: ProxymapImpl, name: string, source: string): Prom
   const inst = await PostfixInstance.start({
     impl,
     label: `filedbbench-${name}`,
-    mainCf: { proxy_read_maps: "proxy:lmdb:$data_directory/big proxy:cdb:$data_directory/big" },
+    // Pinned, ours runs as one process (busy reporting off), as in compare.ts.
+    mainCf: {
+      proxy_read_maps: "proxy:lmdb:$data_directory/big proxy:cdb:$data_directory/big",
+      ...(PIN ? { proxymap_busy_cpu: "0", proxymap_busy_lag: "0" } : {}),
+    },
   });
   if (PIN) {
     pin(inst.masterPid, PIN[0]);
