@@ -80,7 +80,7 @@ export function lastErrno(): number {
 
 /** strerror(3) text of an errno value. */
 export function strerror(errnum: number): string {
-  return cstr(lib().strerror(errnum));
+  return cstr(lib().strerror(errnum) as Pointer | null);
 }
 
 function passwdAt(p: Pointer): PasswdEntry {
@@ -115,7 +115,7 @@ function groupAt(p: Pointer): GroupEntry {
 export function getpwnam(name: string): PasswdEntry | undefined {
   const k = keyBuffer(name);
   clearErrno();
-  const p = lib().getpwnam(ptr(k));
+  const p = lib().getpwnam(ptr(k)) as Pointer | null;
   return p ? passwdAt(p) : undefined;
 }
 
@@ -123,20 +123,20 @@ export function getpwnam(name: string): PasswdEntry | undefined {
 export function getgrnam(name: string): GroupEntry | undefined {
   const k = keyBuffer(name);
   clearErrno();
-  const p = lib().getgrnam(ptr(k));
+  const p = lib().getgrnam(ptr(k)) as Pointer | null;
   return p ? groupAt(p) : undefined;
 }
 
 /** getpwuid(3); undefined when absent. errno is cleared first, as Postfix does. */
 export function getpwuid(uid: number): PasswdEntry | undefined {
   clearErrno();
-  const p = lib().getpwuid(uid);
+  const p = lib().getpwuid(uid) as Pointer | null;
   return p ? passwdAt(p) : undefined;
 }
 
 /** getgrgid(3); undefined when absent. */
 export function getgrgid(gid: number): GroupEntry | undefined {
   clearErrno();
-  const p = lib().getgrgid(gid);
+  const p = lib().getgrgid(gid) as Pointer | null;
   return p ? groupAt(p) : undefined;
 }

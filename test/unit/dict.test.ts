@@ -90,7 +90,7 @@ describe("opening", () => {
     const d = (await openDict(name, true, F.OPEN_LOCK | F.LOCK)) as Dict;
     expect(d.openStatus).toBe(Status.BAD);
     expect(logs).toEqual([`warning: dict_open: attempt to open static:v with both "open" lock and "access" lock`]);
-    expect(dictGet(d, "k", 0).status).toBe(Status.BAD);
+    expect((dictGet(d, "k", 0) as { status: number }).status).toBe(Status.BAD);
     expect(dictSeq(d, 0, 0)).toEqual({ status: Status.BAD, key: "", value: "" });
     expect(dictPut(d, "k", "v", 0)).toBe(Status.BAD);
     expect(dictDel(d, "k", 0)).toBe(Status.BAD);

@@ -136,7 +136,8 @@ export class BdbTable implements Table {
     let tmpFd = -1;
     if (requestFlags & DictFlag.LOCK && !this.holding && !this.openLocked) {
       try {
-        tmpFd = openSync(Buffer.from(path, "latin1"), (this.write ? fsc.O_RDWR : fsc.O_RDONLY) | fsc.O_CLOEXEC);
+        // (Bun, like Node, opens every file close-on-exec.)
+        tmpFd = openSync(Buffer.from(path, "latin1"), this.write ? fsc.O_RDWR : fsc.O_RDONLY);
       } catch (e) {
         const code = (e as { code?: string }).code;
         if (code !== "ENOENT") throw new TableError("retry", `open database ${path}: ${errnoText(e)}`);
@@ -168,7 +169,7 @@ export class BdbTable implements Table {
     const id = fileId(h.fd);
     if (this.lockFd < 0 || !this.id || this.id.ino !== id.ino || this.id.dev !== id.dev) {
       if (this.lockFd >= 0) closeSync(this.lockFd);
-      this.lockFd = openSync(Buffer.from(path, "latin1"), fsc.O_RDONLY | fsc.O_CLOEXEC);
+      this.lockFd = openSync(Buffer.from(path, "latin1"), fsc.O_RDONLY);
     }
     this.handle = h;
     this.id = id;

@@ -126,7 +126,7 @@ export function cstr(p: Pointer | number | null): string {
 
 /** db_strerror(): Berkeley DB's text for its own codes, strerror() for errno values. */
 export function dbStrerror(code: number): string {
-  return cstr(libdb().db.db_strerror(code));
+  return cstr(libdb().db.db_strerror(code) as Pointer | null);
 }
 
 /** errno of the last libc call made here. */
