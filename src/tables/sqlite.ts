@@ -33,35 +33,14 @@ import { Database, type Statement } from "bun:sqlite";
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
 import { TableError, type OpenArgs, type Table, type TableType } from "./table";
-import { CfgParser, type CfgOptions } from "./dbCommon/cfgParser";
-import { DomainList, type DomainCheck, type DomainOptions } from "./dbCommon/domain";
+import { CfgParser } from "./dbCommon/cfgParser";
+import { DomainList, type DomainCheck } from "./dbCommon/domain";
 import { legacyQuery, TemplateContext } from "./dbCommon/expand";
-import { allAscii, casefold, lowercaseAscii, validUtf8 } from "./utf8";
+import { allAscii, lowercaseAscii, validUtf8 } from "./utf8";
 import { cString } from "./strings";
 
 const TYPE = "sqlite";
 const ME = "dict_sqlite_lookup";
-
-/**
- * Where this driver's port of cfg_parser.c differed from the mysql one,
- * kept as it was: no hot-file pause (and so no fstat), NUL bytes kept in
- * values, a directory is "open PATH:" (retry), no -v cfg_get_* lines, and a
- * main.cf NAME_setting counts as set when the configuration has() it.
- */
-const SQLITE_CFG: CfgOptions = {
-  pauseHotFile: false,
-  cutAtNul: false,
-  directoryIsConfig: false,
-  logGets: false,
-  mainCfPresence: "has",
-};
-
-/**
- * The domain list as this driver has always matched it: UTF-8 aware
- * casefold(), the comment warning as the reference's "%s %s", and every
- * type:table status other than found / not found a lookup problem.
- */
-const SQLITE_DOMAIN: DomainOptions = { fold: casefold, commentTailAsC: true, anyOtherStatusIsProblem: true };
 
 /** sqlite3_mprintf("%q"): double every single quote. */
 export function sqliteQuote(raw: string): string {
@@ -184,11 +163,16 @@ function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function open(args: OpenArgs): Table {
+function open(args: OpenArgs): Table | Promise<Table> {
+  if (args.write) throw new TableError("retry", `${TYPE}:${args.name} map requires O_RDONLY access mode`);
+  // A configuration file modified within the last second is read again
+  // after a pause, as the reference's cfg_parser does: then open later.
+  const cfg = CfgParser.open(args.name);
+  return cfg instanceof Promise ? cfg.then((c) => openWith(c, args)) : openWith(cfg, args);
+}
+
+function openWith(cfg: CfgParser, args: OpenArgs): Table {
   const name = args.name;
-  if (args.write) throw new TableError("retry", `${TYPE}:${name} map requires O_RDONLY access mode`);
-  // No hot-file pause: the parser answers at once.
-  const cfg = CfgParser.open(name, SQLITE_CFG) as CfgParser;
   const dbpath = cfg.str("dbpath", "", 1, 0)!;
   let query = cfg.str("query", null);
   if (query === null) {
@@ -209,7 +193,7 @@ function open(args: OpenArgs): Table {
   common.parse(query, true);
   common.parse(resultFormat, false);
   const domainValue = cfg.str("domain", "")!;
-  const domain = domainValue === "" ? undefined : DomainList.parse(name, domainValue, SQLITE_DOMAIN);
+  const domain = domainValue === "" ? undefined : DomainList.parse(name, domainValue);
   let db: Database;
   try {
     db = new Database(bytesToText(dbpath), { readonly: true, create: false, safeIntegers: true });

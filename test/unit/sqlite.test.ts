@@ -175,7 +175,7 @@ describe("sqlite driver", () => {
     try {
       writeFileSync(join(dir, "db.sqlite"), Buffer.from(dbBytes(ROWS), "latin1"));
       const values: Record<string, string> = { mydb_dbpath: join(dir, "db.sqlite"), mydb_query: "SELECT v FROM aliases WHERE k='%s'", mydb_result_format: "[%s]" };
-      setTableMainConfig({ get: (n: string) => values[n] ?? "", has: (n: string) => n in values, expand: (s: string) => s, raw: () => undefined, configDir: "/etc/postfix", installedVersion: "3.7.11", defaultsSource: "builtin" } as MainConfig);
+      setTableMainConfig({ get: (n: string) => values[n] ?? "", has: (n: string) => n in values, expand: (s: string) => s, raw: (n: string) => values[n], configDir: "/etc/postfix", installedVersion: "3.7.11", defaultsSource: "builtin" } as MainConfig);
       const t = sqlite.open({ type: "sqlite", name: "mydb", write: false, flags: 0 }) as Table;
       expect(t.lookup("multi@example.com", 0)).toBe("[one],[two],[three]");
       t.close!();
@@ -190,7 +190,7 @@ describe("sqlite driver", () => {
     const dir = mkdtempSync(join(tmpdir(), "sqlitetest-"));
     try {
       const cf = join(dir, "t.cf");
-      Bun.write(cf, `dbpath = ${dir}/absent.sqlite\nquery = SELECT 1\n`);
+      writeFileSync(cf, `dbpath = ${dir}/absent.sqlite\nquery = SELECT 1\n`);
       expect(() => sqlite.open({ type: "sqlite", name: cf, write: false, flags: 0 })).toThrow(/Can't open database/);
       expect(existsSync(join(dir, "absent.sqlite"))).toBe(false);
     } finally {

@@ -15,13 +15,14 @@
  * table and keep serving everything else. An unreadable file is
  * TableError("retry") ("open NAME: reason"), as the reference's surrogate.
  *
- * The two drivers were ported separately and differ in a few details;
- * CfgOptions keeps each one's behaviour (DEFAULT follows the reference,
- * which the mysql port does; sqlite passes its own options).
+ * Both drivers parse alike, as in the reference (one cfg_parser for all):
+ * a file modified within the last second is read again after a pause, a
+ * line ends at its first NUL, a directory is a configuration error, and a
+ * main.cf NAME_setting counts only when main.cf or -o gives it.
  *
  * Reads: the configuration file, or main.cf through mainConfig.ts.
  * Logs: "PATH, line N: overriding earlier entry: NAME=OLD", and with -v
- * (when logGets) the reference's "cfg_get_str: ..." lines.
+ * the reference's "cfg_get_str: ..." lines.
  */
 import { readFileSync, statSync } from "node:fs";
 import { msg } from "../../log/msg";
@@ -31,32 +32,6 @@ import { logicalLines } from "../lines";
 import { cString } from "../strings";
 import { TableError } from "../table";
 import { tableMainConfig } from "./mainConfig";
-
-/** Per-driver differences between the two former ports. */
-export interface CfgOptions {
-  /** Re-read a file modified within the last second after 0.3 s, as dict_load_file_xt() does. */
-  pauseHotFile: boolean;
-  /** A line ends at its first NUL byte, as C strings do. */
-  cutAtNul: boolean;
-  /** A directory is a config error "read PATH: ..." (else "open PATH: ..." retry like any unreadable file). */
-  directoryIsConfig: boolean;
-  /** With -v, log the reference's "cfg_get_*: ..." lines. */
-  logGets: boolean;
-  /**
-   * How a main.cf NAME_setting counts as set: "raw" = given in main.cf or
-   * by -o; "has" = also when the configuration has a default for it.
-   */
-  mainCfPresence: "raw" | "has";
-}
-
-/** The reference's behaviour (the mysql driver's). */
-export const DEFAULT_CFG_OPTIONS: CfgOptions = {
-  pauseHotFile: true,
-  cutAtNul: true,
-  directoryIsConfig: true,
-  logGets: true,
-  mainCfPresence: "raw",
-};
 
 const HOT_FILE_PAUSE_MS = 300;
 
@@ -75,32 +50,27 @@ export class CfgParser {
     /** The table name as given (file path or main.cf prefix). */
     readonly name: string,
     private readonly src: Source,
-    private readonly opts: CfgOptions,
   ) {}
 
   /**
    * Open the settings of table NAME. Synchronous unless the file is hot
-   * and opts.pauseHotFile asks to wait for it to cool down.
+   * (modified within the last second): then after it has cooled down.
    */
-  static open(name: string, opts: CfgOptions = DEFAULT_CFG_OPTIONS): CfgParser | Promise<CfgParser> {
-    if (name.startsWith("/") || name.startsWith(".")) return openFile(name, opts);
+  static open(name: string): CfgParser | Promise<CfgParser> {
+    if (name.startsWith("/") || name.startsWith(".")) return openFile(name);
     const cfg = tableMainConfig();
-    const present =
-      opts.mainCfPresence === "has" && cfg.has ? (p: string) => cfg.has!(p) : (p: string) => cfg.raw(p) !== undefined;
-    return new CfgParser(
-      name,
-      {
-        lookup: (n) => (present(`${name}_${n}`) ? cfg.get(`${name}_${n}`) : undefined),
-        where: "",
-        label: (n) => `${name}_${n}`,
-      },
-      opts,
-    );
+    // Only what main.cf or -o sets: NAME_user and the like have no default.
+    const present = (p: string) => cfg.raw(p) !== undefined;
+    return new CfgParser(name, {
+      lookup: (n) => (present(`${name}_${n}`) ? cfg.get(`${name}_${n}`) : undefined),
+      where: "",
+      label: (n) => `${name}_${n}`,
+    });
   }
 
   /** A parser over given values (tests and tools). */
-  static fromValues(name: string, values: ReadonlyMap<string, string>, opts: CfgOptions = DEFAULT_CFG_OPTIONS): CfgParser {
-    return new CfgParser(name, { lookup: (n) => values.get(n), where: `${name}: `, label: (n) => n }, opts);
+  static fromValues(name: string, values: ReadonlyMap<string, string>): CfgParser {
+    return new CfgParser(name, { lookup: (n) => values.get(n), where: `${name}: `, label: (n) => n });
   }
 
   private fatal(text: string): never {
@@ -124,7 +94,7 @@ export class CfgParser {
     if (min && len < min) this.fatal(`bad string length ${len} < ${min}: ${this.src.label(name)} = ${value}`);
     if (max && len > max) this.fatal(`bad string length ${len} > ${max}: ${this.src.label(name)} = ${value}`);
     const out = def === null && value === "" ? null : value;
-    if (this.opts.logGets && msg.verbose) msg.info(`cfg_get_str: ${this.name}: ${name} = ${out ?? "<NULL>"}`);
+    if (msg.verbose) msg.info(`cfg_get_str: ${this.name}: ${name} = ${out ?? "<NULL>"}`);
     return out;
   }
 
@@ -139,7 +109,7 @@ export class CfgParser {
     }
     if (min && value < min) this.fatal(`invalid ${this.src.label(name)} parameter value ${value} < ${min}`);
     if (max && value > max) this.fatal(`invalid ${this.src.label(name)} parameter value ${value} > ${max}`);
-    if (this.opts.logGets && msg.verbose) msg.info(`cfg_get_int: ${this.name}: ${name} = ${value}`);
+    if (msg.verbose) msg.info(`cfg_get_int: ${this.name}: ${name} = ${value}`);
     return value;
   }
 
@@ -153,7 +123,7 @@ export class CfgParser {
       else if (lower === "no") value = 0;
       else this.fatal(`bad boolean configuration: ${this.src.label(name)} = ${found}`);
     }
-    if (this.opts.logGets && msg.verbose) msg.info(`cfg_get_bool: ${this.name}: ${name} = ${value ? "on" : "off"}`);
+    if (msg.verbose) msg.info(`cfg_get_bool: ${this.name}: ${name} = ${value ? "on" : "off"}`);
     return value;
   }
 }
@@ -172,27 +142,24 @@ function nowSeconds(): number {
 }
 
 /** One read of a configuration file: its entries, and its mtime (seconds) when asked for. */
-function loadOnce(path: string, opts: CfgOptions): { values: Map<string, string>; mtime: number | undefined } {
+function loadOnce(path: string): { values: Map<string, string>; mtime: number } {
   const file = Buffer.from(path, "latin1");
   let data: string;
-  let mtime: number | undefined;
+  let mtime: number;
   try {
     data = readFileSync(file).toString("latin1");
   } catch (e) {
-    if (opts.directoryIsConfig && (e as { code?: string }).code === "EISDIR") throw new TableError("config", `read ${path}: ${errnoText(e)}`);
+    if ((e as { code?: string }).code === "EISDIR") throw new TableError("config", `read ${path}: ${errnoText(e)}`);
     throw new TableError("retry", `open ${path}: ${errnoText(e)}`);
   }
-  // Only the hot-file check needs the mtime; without it there is no fstat to fail.
-  if (opts.pauseHotFile) {
-    try {
-      mtime = Math.floor(statSync(file).mtimeMs / 1000);
-    } catch (e) {
-      throw new TableError("config", `fstat ${path}: ${errnoText(e)}`);
-    }
+  try {
+    mtime = Math.floor(statSync(file).mtimeMs / 1000);
+  } catch (e) {
+    throw new TableError("config", `fstat ${path}: ${errnoText(e)}`);
   }
   const values = new Map<string, string>();
   for (const { text, lineno } of logicalLines(data, path)) {
-    const line = opts.cutAtNul ? cString(text) : text;
+    const line = cString(text);
     const nv = splitNameValue(line);
     if ("error" in nv) throw new TableError("config", `${path}, line ${lineno}: ${nv.error}: "${line}"`);
     const old = values.get(nv.name);
@@ -202,12 +169,12 @@ function loadOnce(path: string, opts: CfgOptions): { values: Map<string, string>
   return { values, mtime };
 }
 
-function openFile(path: string, opts: CfgOptions): CfgParser | Promise<CfgParser> {
+function openFile(path: string): CfgParser | Promise<CfgParser> {
   const attempt = (): CfgParser | Promise<CfgParser> => {
     const before = nowSeconds();
-    const { values, mtime } = loadOnce(path, opts);
+    const { values, mtime } = loadOnce(path);
     const after = nowSeconds();
-    if (mtime === undefined || mtime < before - 1 || mtime > after) return CfgParser.fromValues(path, values, opts);
+    if (mtime < before - 1 || mtime > after) return CfgParser.fromValues(path, values);
     if (msg.verbose > 1) msg.info(`pausing to let ${path} cool down`);
     return new Promise<CfgParser>((resolve, reject) => {
       setTimeout(() => {

@@ -17,9 +17,10 @@
  * it and its domain (after the last '@') matches. The check is synchronous
  * unless a type:table item has to be consulted.
  *
- * The two drivers were ported separately; DomainOptions keeps each one's
- * small differences (folding, the comment warning, which lookup statuses
- * count as a problem).
+ * As the reference's match_list: literals and the key's domain are
+ * case-folded (UTF-8 aware when smtputf8_enable is on), a "#" word ends the
+ * list with a warning printed as "%s %s" (the word, then the rest), and any
+ * type:table answer other than found / not found is a lookup problem.
  *
  * Errors: "no pattern after '!'" is the reference's fatal error, thrown as
  * TableError("config").
@@ -34,7 +35,7 @@ import { dictGet, openDict } from "../dict";
 import { errnoText } from "../errno";
 import { CHARS_COMMA_SP, tokensQ } from "../strings";
 import { TableError } from "../table";
-import { lowercaseAscii } from "../utf8";
+import { casefold } from "../utf8";
 
 const DICT_FLAGS = DictFlag.LOCK | DictFlag.UTF8_REQUEST;
 /** The type name of the stand-in for an unreadable /file/name (DICT_TYPE_NOFILE). */
@@ -42,31 +43,6 @@ const NOFILE = "non-existent";
 
 /** Outcome of a domain check: eligible, not eligible, or a table error. */
 export type DomainCheck = "match" | "nomatch" | "retry" | "config";
-
-/** Per-driver differences between the two former ports. */
-export interface DomainOptions {
-  /** Case folding of literals and the key's domain (ASCII, or UTF-8 aware casefold()). */
-  fold: (s: string) => string;
-  /**
-   * The comment warning's tail: true prints "START REST" even when REST is
-   * empty (a trailing blank, as the reference's "%s %s" does); false joins
-   * the remaining words with single blanks.
-   */
-  commentTailAsC: boolean;
-  /**
-   * true: any type:table status other than found / not found is a lookup
-   * problem; false: only RETRY, CONFIG and BAD are, other statuses go on
-   * to the next item.
-   */
-  anyOtherStatusIsProblem: boolean;
-}
-
-/** The mysql driver's choices. */
-export const DEFAULT_DOMAIN_OPTIONS: DomainOptions = {
-  fold: lowercaseAscii,
-  commentTailAsC: false,
-  anyOtherStatusIsProblem: false,
-};
 
 type Pattern =
   | { kind: "literal"; negate: boolean; text: string }
@@ -77,21 +53,20 @@ export class DomainList {
   private constructor(
     private readonly pname: string,
     private readonly patterns: Pattern[],
-    private readonly opts: DomainOptions,
   ) {}
 
   /** string_list_init(): parse the `domain` value of table NAME. */
-  static parse(pname: string, value: string, opts: DomainOptions = DEFAULT_DOMAIN_OPTIONS): DomainList {
+  static parse(pname: string, value: string): DomainList {
     const patterns: Pattern[] = [];
-    parseInto(pname, value, true, patterns, opts);
-    return new DomainList(pname, patterns, opts);
+    parseInto(pname, value, true, patterns);
+    return new DomainList(pname, patterns);
   }
 
   /** db_common_check_domain() for a lookup key. */
   check(key: string): DomainCheck | Promise<DomainCheck> {
     const at = key.lastIndexOf("@");
     if (at <= 0) return "nomatch";
-    return this.matchFrom(this.opts.fold(key.slice(at + 1)), 0);
+    return this.matchFrom(casefold(key.slice(at + 1)), 0);
   }
 
   /** match_list_match() from pattern `from` on; a table pattern makes it asynchronous. */
@@ -117,10 +92,7 @@ export class DomainList {
     const d = await openDict(table, false, DICT_FLAGS);
     const r = await dictGet(d, domain, DICT_FLAGS);
     if (r.status === Status.OK) return match ? "match" : "nomatch";
-    const problem = this.opts.anyOtherStatusIsProblem
-      ? r.status !== Status.NOKEY
-      : r.status === Status.RETRY || r.status === Status.CONFIG || r.status === Status.BAD;
-    if (problem) {
+    if (r.status !== Status.NOKEY) {
       msg.warn(`${this.pname}: ${table}: table lookup problem`);
       return r.status === Status.CONFIG ? "config" : "retry";
     }
@@ -128,12 +100,12 @@ export class DomainList {
   }
 }
 
-function parseInto(pname: string, text: string, initMatch: boolean, out: Pattern[], opts: DomainOptions): void {
+function parseInto(pname: string, text: string, initMatch: boolean, out: Pattern[]): void {
   const words = tokensQ(text, CHARS_COMMA_SP);
   for (let w = 0; w < words.length; w++) {
     const start = words[w];
     if (start.startsWith("#")) {
-      const tail = opts.commentTailAsC ? `${start} ${words.slice(w + 1).join(" ")}` : words.slice(w).join(" ");
+      const tail = `${start} ${words.slice(w + 1).join(" ")}`;
       msg.warn(`${pname}: comment at end of line is not supported: ${tail}`);
       break;
     }
@@ -156,11 +128,11 @@ function parseInto(pname: string, text: string, initMatch: boolean, out: Pattern
         out.push({ kind: "nofile", negate: !match, path: item, reason });
         continue;
       }
-      for (const line of data.split("\n")) if (!line.startsWith("#")) parseInto(pname, line, match, out, opts);
+      for (const line of data.split("\n")) if (!line.startsWith("#")) parseInto(pname, line, match, out);
     } else if (item[0] !== "[" && item.includes(":")) {
       out.push({ kind: "table", negate: !match, table: item });
     } else {
-      out.push({ kind: "literal", negate: !match, text: opts.fold(item) });
+      out.push({ kind: "literal", negate: !match, text: casefold(item) });
     }
   }
 }
