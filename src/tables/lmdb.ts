@@ -106,14 +106,14 @@ class LmdbTable implements Table {
         const v = this.db.get(k);
         if (v !== undefined) {
           this.flags &= ~DictFlag.TRY0NULL;
-          return cString(v.toString("latin1"));
+          return cString(v);
         }
       }
       if (this.flags & DictFlag.TRY0NULL && k.length > 1) {
         const v = this.db.get(k.subarray(0, k.length - 1));
         if (v !== undefined) {
           this.flags &= ~DictFlag.TRY1NULL;
-          return cString(v.toString("latin1"));
+          return cString(v);
         }
       }
       return undefined;

@@ -241,12 +241,19 @@ export class Slmdb {
     }
   }
 
-  /** The value of a key, from the latest committed state. */
-  get(key: Buffer): Buffer | undefined {
+  /**
+   * The value of a key, from the latest committed state, as a byte string.
+   * Read through the package's reused buffer (getBinaryFast) and copied
+   * into the string at once: no Buffer per lookup for the collector.
+   */
+  get(key: Buffer): string | undefined {
     return this.retrying((db) => {
       // Never answer from a snapshot older than the last commit (ours or another process's).
       db.resetReadTxn();
-      return db.getBinary(key) as Buffer | undefined;
+      const v = (db as unknown as { getBinaryFast(k: Buffer): Uint8Array | undefined }).getBinaryFast(key);
+      // The package sets .length on its reused buffer to the value's size
+      // (its byteLength is the whole buffer's).
+      return v === undefined ? undefined : Buffer.from(v.buffer, v.byteOffset, v.length).toString("latin1");
     });
   }
 
