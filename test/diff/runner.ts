@@ -169,3 +169,19 @@ export function describeSide(tag: string, c: Case, r: CaseResult | undefined, tr
   lines.push(`  ${tag} stream: ${r.stream.length ? show(r.stream, 600) : "(empty)"}${r.closed ? " [closed]" : ""}${r.inStep ? "" : " [probe not answered]"}${r.error ? ` [${r.error}]` : ""}`);
   return lines.join("\n");
 }
+
+/**
+ * The kind of a log line: its wording with table names, numbers, quoted
+ * text and the last ": detail" taken out, so that lines of the two logs
+ * can be compared by kind when they cannot be compared line for line.
+ */
+export function warningTemplate(line: string): string {
+  return line
+    .replace(/unexpected attribute (?!instance_flags)\S+/, "unexpected attribute A")
+    .slice(0, 200)
+    .replace(/"[^"]*"/g, '"*"')
+    .replace(/\b[a-z0-9_]+:\S*/gi, "T")
+    .replace(/TABLES\S*/g, "T")
+    .replace(/\d+/g, "N")
+    .replace(/: [^:]*$/, ": *");
+}
