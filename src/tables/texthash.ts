@@ -26,6 +26,7 @@ import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
 import { TableError, type OpenArgs, type Table, type TableType } from "./table";
 import { InternalTable, utf8LayerFor } from "./ht";
+import { readCooled } from "./coolFile";
 import { logicalLines } from "./lines";
 import { errnoText } from "./errno";
 import { fileToBase64 } from "./dictFile";
@@ -37,12 +38,6 @@ const TYPE = "texthash";
 const NON_ASCII = /[^\x00-\x7f]/;
 const QUOTE_OR_ESCAPE = /["\\]/;
 const SPACE = /[\t\n\v\f\r ]/;
-const COOL_DOWN_MS = 300;
-
-function nowSeconds(): number {
-  return Math.floor(Date.now() / 1000);
-}
-
 /** One pass over the file: the loaded table and the file's mtime (seconds). */
 function loadOnce(path: string, flags: number): { table: InternalTable; mtime: number } {
   const file = Buffer.from(path, "latin1");
@@ -146,24 +141,10 @@ function loadOnce(path: string, flags: number): { table: InternalTable; mtime: n
 function open(args: OpenArgs): Table | Promise<Table> {
   const path = args.name;
   if (args.write) throw new TableError("retry", `${TYPE}:${path} map requires O_RDONLY access mode`);
-  const attempt = (): Table | Promise<Table> => {
-    const before = nowSeconds();
+  return readCooled(() => {
     const { table, mtime } = loadOnce(path, args.flags);
-    const after = nowSeconds();
-    if (mtime < before - 1 || mtime > after) return table;
-    // The file is "hot" (changed within the last second): read it again.
-    if (msg.verbose > 1) msg.info(`pausing to let file ${path} cool down`);
-    return new Promise<Table>((resolve, reject) => {
-      setTimeout(() => {
-        try {
-          resolve(attempt());
-        } catch (e) {
-          reject(e);
-        }
-      }, COOL_DOWN_MS);
-    });
-  };
-  return attempt();
+    return { value: table as Table, mtime };
+  }, `pausing to let file ${path} cool down`);
 }
 
 export const texthash: TableType = { type: TYPE, open };

@@ -29,11 +29,11 @@ import { msg } from "../../log/msg";
 import { splitNameValue } from "../../config/nameValue";
 import { errnoText } from "../errno";
 import { logicalLines } from "../lines";
+import { readCooled } from "../coolFile";
 import { cString } from "../strings";
 import { TableError } from "../table";
 import { tableMainConfig } from "./mainConfig";
 
-const HOT_FILE_PAUSE_MS = 300;
 
 /** Where values come from: a parsed file, or main.cf with a prefix. */
 interface Source {
@@ -137,10 +137,6 @@ export function parseCInt(s: string): number | undefined {
   return n;
 }
 
-function nowSeconds(): number {
-  return Math.floor(Date.now() / 1000);
-}
-
 /** One read of a configuration file: its entries, and its mtime (seconds) when asked for. */
 function loadOnce(path: string): { values: Map<string, string>; mtime: number } {
   const file = Buffer.from(path, "latin1");
@@ -170,21 +166,8 @@ function loadOnce(path: string): { values: Map<string, string>; mtime: number } 
 }
 
 function openFile(path: string): CfgParser | Promise<CfgParser> {
-  const attempt = (): CfgParser | Promise<CfgParser> => {
-    const before = nowSeconds();
+  return readCooled(() => {
     const { values, mtime } = loadOnce(path);
-    const after = nowSeconds();
-    if (mtime < before - 1 || mtime > after) return CfgParser.fromValues(path, values);
-    if (msg.verbose > 1) msg.info(`pausing to let ${path} cool down`);
-    return new Promise<CfgParser>((resolve, reject) => {
-      setTimeout(() => {
-        try {
-          resolve(attempt());
-        } catch (e) {
-          reject(e);
-        }
-      }, HOT_FILE_PAUSE_MS);
-    });
-  };
-  return attempt();
+    return { value: CfgParser.fromValues(path, values), mtime };
+  }, `pausing to let ${path} cool down`);
 }
