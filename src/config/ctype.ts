@@ -12,11 +12,14 @@ export const CHARS_SPACE = " \t\r\n";
 /** "{}": grouping (CHARS_BRACE). */
 export const CHARS_BRACE = "{}";
 
+/** ISSPACE() on a byte value: space, \t, \n, \v, \f, \r. */
+export function isSpaceCode(c: number): boolean {
+  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+}
+
 /** isspace() in the C locale: space, \t, \n, \v, \f, \r. */
 export function isSpace(ch: string | undefined): boolean {
-  if (ch === undefined) return false;
-  const c = ch.charCodeAt(0);
-  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
+  return ch !== undefined && isSpaceCode(ch.charCodeAt(0));
 }
 
 export function isDigit(ch: string | undefined): boolean {

@@ -1,73 +1,64 @@
 /**
- * Logical lines of a Postfix configuration file, the way readllines()
- * (util/readlline.c) assembles them: a line that starts with whitespace
- * continues the previous one; lines that are empty, all whitespace, or whose
- * first non-blank character is '#' are dropped (also between a line and its
- * continuation). Continuation text is joined as is: no newline, leading
- * whitespace kept. A '#' later on a line is text, not a comment.
+ * Logical lines of a Postfix file (main.cf, table sources, table
+ * configuration files), as readllines() (util/readlline.c) delivers them:
+ * comment lines (first non-blank character '#'), blank and empty lines are
+ * dropped, also between a line and its continuation; a line that starts
+ * with whitespace continues the previous logical line (joined without the
+ * newline, its leading whitespace kept); a logical line that itself starts
+ * with whitespace is dropped with a warning. A '#' later on a line is text.
  *
- * Logs: "warning: PATH: logical line must not start with whitespace: ..."
- * for continuation text with nothing before it (the text is skipped), as
- * Postfix does.
+ * Input is the file as a byte string (latin1). A line may hold NUL bytes;
+ * they are kept here, and callers see the text up to the first NUL as the
+ * C code does.
  *
  * Hand-written: it must reproduce Postfix's reader byte for byte, which no
- * general-purpose config parser does.
+ * general-purpose config parser does. One implementation for every caller.
+ *
+ * Logs: `PATH: logical line must not start with whitespace: "..."`.
  */
 import { msg } from "../log/msg";
-import { isSpace } from "./ctype";
+import { cString, isSpaceCode } from "./ctype";
 
 export interface LogicalLine {
-  /** The joined text (may still contain NUL bytes; callers cut at NUL). */
+  /** The joined text (may hold NULs). */
   text: string;
-  /** Number of the physical line where the logical line starts (1-based). */
-  firstLine: number;
-  /** Number of the last physical line read for it. */
-  lastLine: number;
+  /** Number of the first physical line (1-based), as Postfix reports it. */
+  lineno: number;
 }
 
-/** Split `content` (a whole file, byte string) into logical lines. */
-export function readLogicalLines(content: string, path: string): LogicalLine[] {
+export function logicalLines(data: string, path: string): LogicalLine[] {
   const out: LogicalLine[] = [];
+  const n = data.length;
   let pos = 0;
-  let lineno = 0;
-  let firstLine = 0;
-
-  // One call of readllines(): returns "" at end of input.
-  const readOne = (): string => {
-    for (;;) {
-      let buf = "";
-      for (;;) {
-        const start = buf.length;
-        const nl = content.indexOf("\n", pos);
-        const end = nl < 0 ? content.length : nl;
-        const physical = content.slice(pos, end);
-        const sawNewline = nl >= 0;
-        pos = sawNewline ? nl + 1 : content.length;
-        if (sawNewline || physical.length > 0) lineno += 1;
-        buf += physical;
-        let i = start;
-        while (i < buf.length && isSpace(buf[i])) i++;
-        if (i === buf.length || buf[i] === "#") buf = buf.slice(0, start);
-        else if (start === 0) firstLine = lineno;
-        if (!sawNewline) break; // end of file
-        if (buf.length > 0) {
-          const next = pos < content.length ? content[pos] : undefined;
-          if (next !== "#" && !isSpace(next)) break;
-        }
-      }
-      if (buf.length > 0 && isSpace(buf[0])) {
-        const shown = buf.slice(0, 30) + (buf.length > 30 ? "..." : "");
-        msg.warn(`${path}: logical line must not start with whitespace: "${shown}"`);
-        continue; // Postfix reads the next logical line instead
-      }
-      return buf;
-    }
-  };
-
+  let counter = 0;
   for (;;) {
-    const text = readOne();
-    if (text.length === 0) break;
-    out.push({ text, firstLine, lastLine: lineno });
+    let buf = "";
+    let first = 0;
+    for (;;) {
+      const start = buf.length;
+      const nl = data.indexOf("\n", pos);
+      const sawNewline = nl >= 0;
+      const chunk = sawNewline ? data.slice(pos, nl) : data.slice(pos);
+      pos = sawNewline ? nl + 1 : n;
+      if (sawNewline || chunk.length > 0) counter++;
+      let i = 0;
+      while (i < chunk.length && isSpaceCode(chunk.charCodeAt(i))) i++;
+      if (i < chunk.length && chunk.charCodeAt(i) !== 0x23 /* # */) {
+        buf += chunk;
+        if (start === 0) first = counter;
+      }
+      if (!sawNewline) break;
+      if (buf.length > 0) {
+        const next = pos < n ? data.charCodeAt(pos) : -1;
+        if (next !== 0x23 && !isSpaceCode(next)) break;
+      }
+    }
+    if (buf.length === 0) return out;
+    if (isSpaceCode(buf.charCodeAt(0))) {
+      const shown = cString(buf).slice(0, 30);
+      msg.warn(`${path}: logical line must not start with whitespace: "${shown}${buf.length > 30 ? "..." : ""}"`);
+      continue;
+    }
+    out.push({ text: buf, lineno: first });
   }
-  return out;
 }

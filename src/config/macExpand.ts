@@ -22,7 +22,7 @@
  */
 import { msg } from "../log/msg";
 import { compatLevelFromString } from "./compatLevel";
-import { CHARS_SPACE, isAlnum, isDigit, spanOf } from "./ctype";
+import { CHARS_SPACE, cString, isAlnum, isDigit, spanOf } from "./ctype";
 
 export const MAC_PARSE_OK = 0;
 export const MAC_PARSE_ERROR = 1;
@@ -380,6 +380,5 @@ export function macExpand(
   lookup: MacLookup,
   opts: MacExpandOptions = {},
 ): { result: string; status: number } {
-  const nul = pattern.indexOf("\0");
-  return expandInto(nul < 0 ? pattern : pattern.slice(0, nul), lookup, opts.recurse ?? false);
+  return expandInto(cString(pattern), lookup, opts.recurse ?? false);
 }

@@ -32,7 +32,7 @@ import { compatLevelFromString } from "./compatLevel";
 import { declaredParameters, type Generation } from "./declared";
 import { errnoCode, errnoText } from "./errnoText";
 import { defaultMydomain, defaultMyhostname, defaultMynetworks } from "./hostDefaults";
-import { readLogicalLines } from "./logicalLines";
+import { logicalLines } from "./logicalLines";
 import { MAC_PARSE_ERROR, macExpand } from "./macExpand";
 import { splitNameValue } from "./nameValue";
 import { loadPostfixDefaults, type PostfixDefaults } from "./postfixDefaults";
@@ -124,13 +124,13 @@ function loadFileOnce(path: string, dict: Map<string, string>): number {
     if (errnoCode(err) === "EISDIR") return msg.fatal(`read ${path}: ${errnoText(err)}`);
     return msg.fatal(`open ${path}: ${errnoText(err)}`);
   }
-  for (const line of readLogicalLines(content, path)) {
+  for (const line of logicalLines(content, path)) {
     const text = cString(line.text);
     const nv = splitNameValue(text);
-    if ("error" in nv) return msg.fatal(`${path}, line ${line.firstLine}: ${nv.error}: "${text}"`);
+    if ("error" in nv) return msg.fatal(`${path}, line ${line.lineno}: ${nv.error}: "${text}"`);
     const old = dict.get(nv.name);
     if (old !== undefined && old !== nv.value)
-      msg.warn(`${path}, line ${line.firstLine}: overriding earlier entry: ${nv.name}=${old}`);
+      msg.warn(`${path}, line ${line.lineno}: overriding earlier entry: ${nv.name}=${old}`);
     dict.set(nv.name, nv.value);
   }
   return mtime;

@@ -29,9 +29,9 @@
 import { readFileSync } from "node:fs";
 import { mailVersion, type Generation, type MainConfig } from "../config/mainCf";
 import { atLeast } from "../config/declared";
-import { CHARS_BRACE, CHARS_COMMA_SP, isAlnum } from "../config/ctype";
+import { CHARS_BRACE, CHARS_COMMA_SP, cString, isAlnum } from "../config/ctype";
 import { errnoCode, errnoText } from "../config/errnoText";
-import { readLogicalLines } from "../config/logicalLines";
+import { logicalLines } from "../config/logicalLines";
 import { Cursor, mystrtok, mystrtokq } from "../config/split";
 import { extpar } from "../tables/strings";
 import { msg } from "../log/msg";
@@ -143,10 +143,7 @@ class Authorizer {
     }
     this.openFiles.push(path);
     try {
-      for (const line of readLogicalLines(content, path)) {
-        const nul = line.text.indexOf("\0");
-        this.authorize(nul < 0 ? line.text : line.text.slice(0, nul), path);
-      }
+      for (const line of logicalLines(content, path)) this.authorize(cString(line.text), path);
     } finally {
       this.openFiles.pop();
     }

@@ -43,6 +43,7 @@ import { msg } from "../log/msg";
 import { DictFlag } from "../protocol/constants";
 import { TableError, type OpenArgs, type Table, type TableType } from "./table";
 import { lowercaseAscii } from "./utf8";
+import { cString } from "./strings";
 import { CfgParser } from "./dbCommon/cfgParser";
 import { DomainList } from "./dbCommon/domain";
 import { parseHosts, resolveTarget } from "./mysql/hosts";
@@ -295,7 +296,8 @@ class MysqlTable implements Table {
     let count = 0;
     for (const row of data[0]) {
       for (const raw of row) {
-        const value = raw === null ? null : cutAtNul(raw);
+        // Values are C strings in the reference: a NUL ends them.
+        const value = raw === null ? null : cString(raw);
         const piece = cfg.ctx.expandResult(cfg.resultFormat, value, name);
         if (piece === undefined) continue;
         out = out.length > 0 ? `${out},${piece}` : piece;
@@ -308,12 +310,6 @@ class MysqlTable implements Table {
   close(): void {
     this.pool.release();
   }
-}
-
-/** Values are C strings in the reference: a NUL ends them. */
-function cutAtNul(s: string): string {
-  const i = s.indexOf("\0");
-  return i < 0 ? s : s.slice(0, i);
 }
 
 async function open(args: OpenArgs): Promise<Table> {

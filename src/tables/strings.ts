@@ -7,15 +7,11 @@
  * Pure; reads and logs nothing.
  */
 
-/** ", \t\r\n" (Postfix CHARS_COMMA_SP). */
-export const CHARS_COMMA_SP = ", \t\r\n";
-/** "{}" (Postfix CHARS_BRACE). */
-export const CHARS_BRACE = "{}";
+import { CHARS_BRACE, CHARS_COMMA_SP, isSpaceCode } from "../config/ctype";
 
-/** ISSPACE(): space, \t, \n, \v, \f, \r. */
-export function isSpaceCode(c: number): boolean {
-  return c === 0x20 || (c >= 0x09 && c <= 0x0d);
-}
+// Character classes, separator sets and C-string cutting are defined once,
+// in config/ctype.ts, for configuration and tables alike.
+export { CHARS_BRACE, CHARS_COMMA_SP, cString, isSpaceCode } from "../config/ctype";
 
 /** The string without trailing whitespace (trimblanks()). */
 export function trimTrailing(s: string): string {
@@ -31,11 +27,6 @@ export function trimLeading(s: string): string {
   return i === 0 ? s : s.slice(i);
 }
 
-/** The string up to its first NUL (what C code sees of a buffer). */
-export function cString(s: string): string {
-  const nul = s.indexOf("\0");
-  return nul < 0 ? s : s.slice(0, nul);
-}
 
 /** balpar(): length of the leading balanced "{...}" group, or 0. */
 export function balpar(s: string, parens = CHARS_BRACE): number {

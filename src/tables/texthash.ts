@@ -2,7 +2,7 @@
  * texthash.ts - the "texthash" table type: a postmap-format text file read
  * into memory at open (Postfix util/dict_thash.c).
  *
- * File format, as the reference reads it: logical lines (lines.ts: comments,
+ * File format, as the reference reads it: logical lines (config/logicalLines.ts: comments,
  * blank lines, continuation lines); each is split at the first whitespace
  * that is not inside double quotes or after a backslash; the key keeps its
  * quotes and backslashes; the value has leading and trailing whitespace
@@ -27,7 +27,7 @@ import { msg } from "../log/msg";
 import { TableError, type OpenArgs, type Table, type TableType } from "./table";
 import { InternalTable, utf8LayerFor } from "./ht";
 import { readCooled } from "./coolFile";
-import { logicalLines } from "./lines";
+import { logicalLines } from "../config/logicalLines";
 import { errnoText } from "./errno";
 import { fileToBase64 } from "./dictFile";
 import { SRC_RHS_IS_FILE } from "./flagsStr";

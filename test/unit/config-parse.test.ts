@@ -8,7 +8,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readLogicalLines } from "../../src/config/logicalLines";
+import { logicalLines } from "../../src/config/logicalLines";
 import { loadMainConfig, mailVersion, parseMailVersion, parseOverrideOption, type LoadOptions } from "../../src/config/mainCf";
 import { splitNameValue } from "../../src/config/nameValue";
 import { builtinDefaults, loadPostfixDefaults, parsePostconfOutput, postconfCandidates } from "../../src/config/postfixDefaults";
@@ -37,7 +37,7 @@ function load(mainCf: string, extra: Partial<LoadOptions> = {}) {
 }
 
 describe("logical lines (readllines)", () => {
-  const lines = (text: string) => readLogicalLines(text, "/x/main.cf").map((l) => [l.text, l.firstLine]);
+  const lines = (text: string) => logicalLines(text, "/x/main.cf").map((l) => [l.text, l.lineno]);
 
   test("continuation lines are joined without the newline, leading blanks kept", () => {
     expect(lines("a = 1\n  2\n\t3\nb = 4\n")).toEqual([

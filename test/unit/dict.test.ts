@@ -24,7 +24,7 @@ import {
 import { dictFlagsStr } from "../../src/tables/flagsStr";
 import { allAscii, casefold, lowercaseAscii, validUtf8 } from "../../src/tables/utf8";
 import { icuFoldCase } from "../../src/tables/icu";
-import { logicalLines } from "../../src/tables/lines";
+import { logicalLines } from "../../src/config/logicalLines";
 
 const F = DictFlag;
 let dir = "";

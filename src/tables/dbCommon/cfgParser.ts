@@ -28,7 +28,7 @@ import { readFileSync, statSync } from "node:fs";
 import { msg } from "../../log/msg";
 import { splitNameValue } from "../../config/nameValue";
 import { errnoText } from "../errno";
-import { logicalLines } from "../lines";
+import { logicalLines } from "../../config/logicalLines";
 import { readCooled } from "../coolFile";
 import { cString } from "../strings";
 import { TableError } from "../table";

@@ -24,6 +24,7 @@
  *
  * Reads and logs nothing.
  */
+import { cString } from "../strings";
 
 /** How one client character set treats 8-bit bytes. */
 interface MbRules {
@@ -121,17 +122,11 @@ export function makeEscaper(mode: EscapeMode): (s: string) => string {
   return mode.noBackslashEscapes ? (s) => escapeQuotes(s, rules) : (s) => escapeSlashes(s, rules);
 }
 
-/** Cut at the first NUL: the reference quotes C strings. */
-function cStr(s: string): string {
-  const nul = s.indexOf("\0");
-  return nul < 0 ? s : s.slice(0, nul);
-}
-
 const SIMPLE_SAFE = /^[^\0\n\r\\'"\x1a\x80-\xff]*$/;
 
 /** mysql_real_escape_string() in backslash mode. */
 export function escapeSlashes(input: string, rules?: MbRules): string {
-  const s = cStr(input);
+  const s = cString(input); // the reference quotes C strings
   if (SIMPLE_SAFE.test(s)) return s;
   let out = "";
   for (let i = 0; i < s.length; i++) {
@@ -179,7 +174,7 @@ export function escapeSlashes(input: string, rules?: MbRules): string {
 
 /** mysql_real_escape_string() under NO_BACKSLASH_ESCAPES: only ' doubled. */
 export function escapeQuotes(input: string, rules?: MbRules): string {
-  const s = cStr(input);
+  const s = cString(input); // the reference quotes C strings
   let out = "";
   for (let i = 0; i < s.length; i++) {
     const b = s.charCodeAt(i);

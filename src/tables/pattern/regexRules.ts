@@ -33,7 +33,7 @@ import { fileToBase64 } from "../dictFile";
 import { SRC_RHS_IS_FILE } from "../flagsStr";
 import { cString, isSpaceCode, trimTrailing } from "../strings";
 import { lowercaseAscii } from "../utf8";
-import type { LogicalLine } from "../lines";
+import type { LogicalLine } from "../../config/logicalLines";
 import type { FileStamp } from "./source";
 import { expandReplacement, prescanReplacement, sizeTAsInt, type MacToken } from "./macParse";
 import { Op, RuleList, walkRules, type Rule } from "./rules";

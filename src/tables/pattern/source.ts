@@ -5,7 +5,7 @@
  * {rule2} }": the outer braces are removed, the text is split on commas and
  * whitespace outside braces, each piece must be "{...}" and is unwrapped and
  * stripped; each piece is one line). Both are then read as logical lines
- * (../lines.ts: comments, blank lines, continuation lines).
+ * (config/logicalLines.ts: comments, blank lines, continuation lines).
  *
  * Failures, with the reference's texts:
  * - the file cannot be opened: "open NAME: <strerror>" (the table becomes a
@@ -24,7 +24,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { TableError } from "../table";
-import { logicalLines, type LogicalLine } from "../lines";
+import { logicalLines, type LogicalLine } from "../../config/logicalLines";
 import { errnoText } from "../errno";
 import { extpar, tokensQ } from "../strings";
 
