@@ -45,8 +45,6 @@ function netstring(s: string): string {
 export class SocketmapServer extends TestServer {
   mode: SocketmapMode;
   data: Record<string, Record<string, string>>;
-  /** Every request payload received, in order. */
-  readonly requests: string[] = [];
   private constructor(
     /** The socketmap server part of a table name: "unix:/path" or "inet:127.0.0.1:PORT". */
     readonly address: string,
@@ -71,31 +69,19 @@ export class SocketmapServer extends TestServer {
   }
 
   private serve(sock: Socket): void {
-    this.track(sock);
-    let buf = "";
-    sock.on("data", (d: Buffer) => {
-      buf += d.toString("latin1");
-      for (;;) {
-        const colon = buf.indexOf(":");
-        if (colon < 0) return;
-        const len = Number(buf.slice(0, colon));
-        if (!/^[0-9]+$/.test(buf.slice(0, colon))) {
-          sock.destroy();
-          return;
-        }
-        if (buf.length < colon + 1 + len + 1) return;
-        const req = buf.slice(colon + 1, colon + 1 + len);
-        buf = buf.slice(colon + 2 + len);
-        this.requests.push(req);
-        this.answer(sock, req);
-      }
+    // Netstrings: LENGTH ":" PAYLOAD ","; a length that is not digits ends the connection.
+    this.serveMessages(sock, (buf) => {
+      const colon = buf.indexOf(":");
+      if (colon < 0) return null;
+      if (!/^[0-9]+$/.test(buf.slice(0, colon))) return "bad";
+      const len = Number(buf.slice(0, colon));
+      if (buf.length < colon + 1 + len + 1) return null;
+      return [buf.slice(colon + 1, colon + 1 + len), buf.slice(colon + 2 + len)];
     });
   }
 
-  private answer(sock: Socket, req: string): void {
-    const send = (s: string) => {
-      if (!sock.destroyed) sock.write(Buffer.from(s, "latin1"));
-    };
+  protected answer(sock: Socket, req: string): void {
+    const send = (s: string) => this.send(sock, s);
     if (this.mode === "stall") return;
     if (this.mode === "garbage") return send("xyz");
     if (this.mode === "close") {

@@ -42,7 +42,6 @@ export function pctQuote(s: string): string {
 export class TcpTableServer extends TestServer {
   mode: TcpMode;
   data: Record<string, string>;
-  readonly requests: string[] = [];
 
   private constructor(
     /** "127.0.0.1:PORT" (the tcp: table name) or the socket path. */
@@ -67,25 +66,15 @@ export class TcpTableServer extends TestServer {
   }
 
   private serve(sock: Socket): void {
-    this.track(sock);
-    let buf = "";
-    sock.on("data", (d: Buffer) => {
-      buf += d.toString("latin1");
-      for (;;) {
-        const nl = buf.indexOf("\n");
-        if (nl < 0) return;
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        this.requests.push(line);
-        this.answer(sock, line);
-      }
+    // One request per line.
+    this.serveMessages(sock, (buf) => {
+      const nl = buf.indexOf("\n");
+      return nl < 0 ? null : [buf.slice(0, nl), buf.slice(nl + 1)];
     });
   }
 
-  private answer(sock: Socket, line: string): void {
-    const send = (s: string) => {
-      if (!sock.destroyed) sock.write(Buffer.from(s, "latin1"));
-    };
+  protected answer(sock: Socket, line: string): void {
+    const send = (s: string) => this.send(sock, s);
     if (this.mode === "stall") return;
     if (this.mode === "garbage") return send("xyz\n");
     if (this.mode === "close") {

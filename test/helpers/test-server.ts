@@ -31,7 +31,16 @@ export async function listenForTest(opts: ListenOptions, onConnection: (sock: So
   return [server, { port: typeof addr === "object" && addr ? addr.port : 0 }];
 }
 
+/**
+ * A protocol's framing: the first whole message in `buf` and what follows
+ * it; null when more bytes are needed; "bad" when the bytes cannot start a
+ * message (the connection is then dropped).
+ */
+export type Framing = (buf: string) => [message: string, rest: string] | null | "bad";
+
 export abstract class TestServer {
+  /** Every request message received, in order. */
+  readonly requests: string[] = [];
   /** Connections accepted so far. */
   accepted = 0;
   /** Connections open now. */
@@ -44,6 +53,34 @@ export abstract class TestServer {
     this.open.add(sock);
     sock.on("close", () => this.open.delete(sock));
     sock.on("error", () => {});
+  }
+
+  /** Answer one request message on its connection. */
+  protected abstract answer(sock: Socket, message: string): void;
+
+  /** Serve a new connection: cut its bytes into messages, record and answer each. */
+  protected serveMessages(sock: Socket, framing: Framing): void {
+    this.track(sock);
+    let buf = "";
+    sock.on("data", (d: Buffer) => {
+      buf += d.toString("latin1");
+      for (;;) {
+        const cut = framing(buf);
+        if (cut === null) return;
+        if (cut === "bad") {
+          sock.destroy();
+          return;
+        }
+        buf = cut[1];
+        this.requests.push(cut[0]);
+        this.answer(sock, cut[0]);
+      }
+    });
+  }
+
+  /** Bytes (a byte string) to a client still connected. */
+  protected send(sock: Socket, s: string): void {
+    if (!sock.destroyed) sock.write(Buffer.from(s, "latin1"));
   }
 
   /** Close every client connection (the server keeps listening). */
