@@ -285,6 +285,18 @@ export class WireClient {
     return this.readReply(timeoutMs);
   }
 
+  /** One round that must be answered: the reply's attributes by name (throws on anything else). */
+  async ask(attrs: readonly Attr[], timeoutMs = 5000): Promise<Record<string, string>> {
+    const r = await this.request(attrs, timeoutMs);
+    if (r.kind !== "reply") throw new Error(`no reply: ${r.kind}`);
+    return attrsToObject(r.attrs);
+  }
+
+  /** A lookup with postmap -q's flags (UTF8_REQUEST|LOCK|DUP_WARN) unless given. */
+  lookup(table: string, key: string, flags = "524353"): Promise<Record<string, string>> {
+    return this.ask([["request", "lookup"], ["table", table], ["flags", flags], ["key", key]]);
+  }
+
   private take(): Buffer {
     const b = this.buf;
     this.buf = Buffer.alloc(0);

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { WireClient, attrsToObject, type Attr } from "../helpers/wire";
+import { WireClient, type Attr } from "../helpers/wire";
 
 const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
 const tmp = mkdtempSync(join(tmpdir(), "internal-test-"));
@@ -44,11 +44,7 @@ async function start(args: string[]): Promise<string> {
   return sock;
 }
 
-async function ask(c: WireClient, attrs: Attr[]): Promise<Record<string, string>> {
-  const r = await c.request(attrs);
-  if (r.kind !== "reply") throw new Error(`no reply: ${r.kind}`);
-  return attrsToObject(r.attrs);
-}
+const ask = (c: WireClient, attrs: Attr[]) => c.ask(attrs);
 
 test("internal: what one proxywrite client stores, another reads, walks and deletes", async () => {
   const sock = await start(["-n", "proxywrite"]);

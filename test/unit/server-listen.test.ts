@@ -11,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { WireClient, attrsToObject } from "../helpers/wire";
+import { WireClient } from "../helpers/wire";
 import { MultiServer } from "../../src/server/skeleton";
 import { unixListen } from "../../src/sys/libc";
 import { setLogSinks } from "../../src/log/msg";
@@ -64,16 +64,7 @@ async function listen(dir: string, sock: string, args: string[] = []) {
   return { p, out };
 }
 
-async function lookup(c: WireClient, table: string, key: string) {
-  const r = await c.request([
-    ["request", "lookup"],
-    ["table", table],
-    ["flags", "524353"],
-    ["key", key],
-  ]);
-  if (r.kind !== "reply") throw new Error(`no reply: ${r.kind}`);
-  return attrsToObject(r.attrs);
-}
+const lookup = (c: WireClient, table: string, key: string) => c.lookup(table, key);
 
 describe("--listen", () => {
   test("serves on its own socket (mode 0666), replaces a stale socket, logs to stderr, no idle exit", async () => {

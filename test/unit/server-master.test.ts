@@ -19,7 +19,7 @@ import { join } from "node:path";
 import type { Socket, Subprocess } from "bun";
 import { closeFd, unixListen, getpwnam } from "../../src/sys/libc";
 import { decodeStatus } from "../../src/server/masterStatus";
-import { WireClient, attrsToObject } from "../helpers/wire";
+import { WireClient } from "../helpers/wire";
 
 const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
 const tmp = mkdtempSync(join(tmpdir(), "srv-master-"));
@@ -164,16 +164,7 @@ async function startSim(o: SimOptions = {}): Promise<Sim> {
   return sim;
 }
 
-async function lookup(c: WireClient, table = "inline:{a=1}", key = "a"): Promise<Record<string, string>> {
-  const r = await c.request([
-    ["request", "lookup"],
-    ["table", table],
-    ["flags", "524353"],
-    ["key", key],
-  ]);
-  if (r.kind !== "reply") throw new Error(`no reply: ${r.kind}`);
-  return attrsToObject(r.attrs);
-}
+const lookup = (c: WireClient, table = "inline:{a=1}", key = "a") => c.lookup(table, key);
 
 describe("accepting under master", () => {
   test("accepts on the inherited fd 6, greets, answers; exits 0 when the status channel reads end-of-file", async () => {

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { SocketmapServer } from "../helpers/socketmap-server";
-import { WireClient, attrsToObject } from "../helpers/wire";
+import { WireClient } from "../helpers/wire";
 import { parseIn, runOracle, runOurs, withoutReference } from "../golden/lib/golden";
 import { decodeNetstring, encodeNetstring } from "../../src/tables/net/netstring";
 import { socketmapLimits } from "../../src/tables/socketmap";
@@ -241,11 +241,7 @@ describe("stall isolation through a real proxymap socket of ours", () => {
       if (Date.now() > end) throw new Error(`did not start: ${err}`);
       await Bun.sleep(10);
     }
-    const lookup = async (c: WireClient, table: string, key: string) => {
-      const r = await c.request([["request", "lookup"], ["table", table], ["flags", "0"], ["key", key]]);
-      if (r.kind !== "reply") throw new Error(`no reply: ${r.kind}`);
-      return attrsToObject(r.attrs);
-    };
+    const lookup = (c: WireClient, table: string, key: string) => c.lookup(table, key, "0");
     try {
       const a = await WireClient.connect(sock);
       const b = await WireClient.connect(sock);
