@@ -185,3 +185,12 @@ export function warningTemplate(line: string): string {
     .replace(/\d+/g, "N")
     .replace(/: [^:]*$/, ": *");
 }
+
+/**
+ * Where the reference dies: did ours stay up, in step, and answer every
+ * round of the case with one list that starts with a status?
+ */
+export function answeredEveryRound(c: Case, r: CaseResult): boolean {
+  const { lists } = splitLists(r.stream);
+  return !r.closed && r.inStep && r.sent === c.rounds.length && lists.length === c.rounds.length && lists.every((l) => l[0]?.[0] === "status");
+}
