@@ -4,13 +4,14 @@
  * reference does with one cfg_parser and one match_list for every table type.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CfgParser } from "../../src/tables/dbCommon/cfgParser";
 import { DomainList } from "../../src/tables/dbCommon/domain";
 import { setUtf8Enabled } from "../../src/tables/utf8";
 import { logged } from "../helpers/logs";
+import { writeCoolFile } from "../helpers/files";
 
 const dir = mkdtempSync(join(tmpdir(), "dbcommon-"));
 afterAll(() => {
@@ -18,12 +19,7 @@ afterAll(() => {
   setUtf8Enabled(false);
 });
 
-function coolFile(name: string, text: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, Buffer.from(text, "latin1"));
-  utimesSync(p, new Date(2020, 0, 1), new Date(2020, 0, 1));
-  return p;
-}
+const coolFile = (name: string, text: string) => writeCoolFile(join(dir, name), text);
 
 describe("configuration files", () => {
   test("a line ends at its first NUL byte", () => {

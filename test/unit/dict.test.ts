@@ -4,7 +4,7 @@
  * ICU case folding, the hot path's speed.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setLogSinks } from "../../src/log/msg";
@@ -25,6 +25,7 @@ import { dictFlagsStr } from "../../src/tables/flagsStr";
 import { allAscii, casefold, lowercaseAscii, validUtf8 } from "../../src/tables/utf8";
 import { icuFoldCase } from "../../src/tables/icu";
 import { logicalLines } from "../../src/config/logicalLines";
+import { writeCoolFile } from "../helpers/files";
 
 const F = DictFlag;
 let dir = "";
@@ -44,12 +45,7 @@ afterEach(async () => {
   setUtf8Enabled(false);
 });
 
-function coolFile(name: string, text: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, Buffer.from(text, "latin1"));
-  utimesSync(p, new Date(2020, 0, 1), new Date(2020, 0, 1));
-  return p;
-}
+const coolFile = (name: string, text: string) => writeCoolFile(join(dir, name), text);
 
 describe("cache keys", () => {
   test("dict_flags_str names, in Postfix's order, leftover bits in hex", () => {

@@ -14,7 +14,7 @@
  * installed postmap(1), sqlite through bun:sqlite), NSS through libc.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
@@ -26,6 +26,7 @@ import { requireCommand } from "../helpers/require";
 import { SocketmapServer } from "../helpers/socketmap-server";
 import { TcpTableServer } from "../helpers/tcp-server";
 import { createTestDatabase, requireMariadb, type TestDatabase } from "../helpers/mariadb";
+import { writeCoolFile } from "../helpers/files";
 
 const F = DictFlag;
 const TRY_BOTH = F.TRY0NULL | F.TRY1NULL;
@@ -100,10 +101,7 @@ const DRIVERS: DriverSpec[] = [
   {
     type: "texthash",
     table: () => {
-      const p = join(dir, "conf.map");
-      writeFileSync(p, "alpha 1\nbeta two words\n");
-      utimesSync(p, new Date(2020, 0, 1), new Date(2020, 0, 1));
-      return `texthash:${p}`;
+      return `texthash:${writeCoolFile(join(dir, "conf.map"), "alpha 1\nbeta two words\n")}`;
     },
     entries: [["alpha", "1"], ["beta", "two words"]],
     missing: "gamma",
@@ -227,12 +225,11 @@ const DRIVERS: DriverSpec[] = [
       mysqlDb.sql("CREATE TABLE IF NOT EXISTS t (k VARCHAR(64) COLLATE utf8mb4_bin PRIMARY KEY, v TEXT);" +
         "REPLACE INTO t VALUES ('alpha', '1'), ('beta', 'two words');");
       const cf = join(dir, "conf-mysql.cf");
-      writeFileSync(
+      writeCoolFile(
         cf,
         `hosts = unix:${mysqlDb.socket}\nuser = ${mysqlDb.user}\npassword = ${mysqlDb.password}\n` +
           `dbname = ${mysqlDb.db}\nquery = SELECT v FROM t WHERE k='%s'\n`,
       );
-      utimesSync(cf, new Date(2020, 0, 1), new Date(2020, 0, 1));
       return `mysql:${cf}`;
     },
     async: true,
@@ -360,10 +357,7 @@ const DRIVERS: DriverSpec[] = [
 
 /** A pattern table file (cidr, regexp, pcre) in the scratch directory, as "type:path". */
 function patternFile(name: string, text: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, text);
-  utimesSync(p, new Date(2020, 0, 1), new Date(2020, 0, 1));
-  return `${name.slice(name.lastIndexOf(".") + 1)}:${p}`;
+  return `${name.slice(name.lastIndexOf(".") + 1)}:${writeCoolFile(join(dir, name), text)}`;
 }
 
 // The socketmap and tcp servers the network entries talk to.
