@@ -183,49 +183,38 @@ function sockaddrUn(path: string): [Buffer, number] | undefined {
 
 const ENAMETOOLONG = 36;
 
-/** A connected UNIX datagram socket (close-on-exec), or -errno. */
-export function unixDgramConnect(path: string): number {
+/**
+ * A UNIX socket of `type` for `path`, made ready by `use` (connect, bind,
+ * listen; false on failure, errno set): its fd, or -errno with the socket
+ * closed again.
+ */
+function unixSocket(path: string, type: number, use: (c: Lib["symbols"], fd: number, addr: Buffer, len: number) => boolean): number {
   const sa = sockaddrUn(path);
   if (!sa) return -ENAMETOOLONG;
   const c = libc();
-  const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const fd = c.socket(AF_UNIX, type, 0);
   if (fd < 0) return -errno();
-  if (c.connect(fd, sa[0], sa[1]) < 0) {
+  if (!use(c, fd, sa[0], sa[1])) {
     const e = errno();
     c.close(fd);
     return -e;
   }
   return fd;
+}
+
+/** A connected UNIX datagram socket (close-on-exec), or -errno. */
+export function unixDgramConnect(path: string): number {
+  return unixSocket(path, SOCK_DGRAM | SOCK_CLOEXEC, (c, fd, sa, len) => c.connect(fd, sa, len) >= 0);
 }
 
 /** A listening UNIX stream socket bound to path (not close-on-exec: it is meant to be inherited), or -errno. */
 export function unixListen(path: string, backlog = 100): number {
-  const sa = sockaddrUn(path);
-  if (!sa) return -ENAMETOOLONG;
-  const c = libc();
-  const fd = c.socket(AF_UNIX, SOCK_STREAM, 0);
-  if (fd < 0) return -errno();
-  if (c.bind(fd, sa[0], sa[1]) < 0 || c.listen(fd, backlog) < 0) {
-    const e = errno();
-    c.close(fd);
-    return -e;
-  }
-  return fd;
+  return unixSocket(path, SOCK_STREAM, (c, fd, sa, len) => c.bind(fd, sa, len) >= 0 && c.listen(fd, backlog) >= 0);
 }
 
 /** A UNIX datagram socket bound to path (a postlogd stand-in for tests), or -errno. */
 export function unixDgramBind(path: string): number {
-  const sa = sockaddrUn(path);
-  if (!sa) return -ENAMETOOLONG;
-  const c = libc();
-  const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -errno();
-  if (c.bind(fd, sa[0], sa[1]) < 0) {
-    const e = errno();
-    c.close(fd);
-    return -e;
-  }
-  return fd;
+  return unixSocket(path, SOCK_DGRAM | SOCK_CLOEXEC, (c, fd, sa, len) => c.bind(fd, sa, len) >= 0);
 }
 
 /** recv(2) one datagram without blocking: its bytes, or undefined when none is waiting. */
