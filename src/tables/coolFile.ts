@@ -7,7 +7,10 @@
  *
  * Logs, with -v -v, the caller's "pausing to let ... cool down" line.
  */
+import { readFileSync, statSync } from "node:fs";
 import { msg } from "../log/msg";
+import { errnoText } from "./errno";
+import { TableError } from "./table";
 
 const PAUSE_MS = 300;
 
@@ -38,4 +41,28 @@ export function readCooled<T>(read: () => { value: T; mtime: number }, pauseText
     });
   };
   return attempt();
+}
+
+/**
+ * One read of a source file as a byte string, with its mtime (seconds).
+ * Failures as the reference reports them: cannot open = RETRY
+ * ("OPEN_TEXT PATH: reason", the caller's wording), a directory = CONFIG
+ * ("read PATH: ..."; fopen() of a directory succeeds in C and the read
+ * fails, which the reference treats as fatal: we fail the table instead),
+ * fstat = CONFIG.
+ */
+export function readSourceFile(path: string, openText: string): { data: string; mtime: number } {
+  const file = Buffer.from(path, "latin1");
+  let data: string;
+  try {
+    data = readFileSync(file).toString("latin1");
+  } catch (e) {
+    if ((e as { code?: string }).code === "EISDIR") throw new TableError("config", `read ${path}: ${errnoText(e)}`);
+    throw new TableError("retry", `${openText} ${path}: ${errnoText(e)}`);
+  }
+  try {
+    return { data, mtime: Math.floor(statSync(file).mtimeMs / 1000) };
+  } catch (e) {
+    throw new TableError("config", `fstat ${path}: ${errnoText(e)}`);
+  }
 }

@@ -21,14 +21,12 @@
  * per-line warnings (non-UTF-8 input, unbalanced quote, missing value,
  * "key: value" format, duplicate entry, unreadable -F file).
  */
-import { readFileSync, statSync } from "node:fs";
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
 import { TableError, type OpenArgs, type Table, type TableType } from "./table";
 import { InternalTable, utf8LayerFor } from "./ht";
-import { readCooled } from "./coolFile";
+import { readCooled, readSourceFile } from "./coolFile";
 import { logicalLines } from "../config/logicalLines";
-import { errnoText } from "./errno";
 import { fileToBase64 } from "./dictFile";
 import { SRC_RHS_IS_FILE } from "./flagsStr";
 import { allAscii, validUtf8 } from "./utf8";
@@ -40,24 +38,7 @@ const QUOTE_OR_ESCAPE = /["\\]/;
 const SPACE = /[\t\n\v\f\r ]/;
 /** One pass over the file: the loaded table and the file's mtime (seconds). */
 function loadOnce(path: string, flags: number): { table: InternalTable; mtime: number } {
-  const file = Buffer.from(path, "latin1");
-  let data: string;
-  let mtime: number;
-  try {
-    data = readFileSync(file).toString("latin1");
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    // fopen() of a directory succeeds in C and the read fails, which the
-    // reference treats as fatal; we fail the table instead (CONFIG).
-    if (code === "EISDIR") throw new TableError("config", `read ${path}: ${errnoText(e)}`);
-    throw new TableError("retry", `open database ${path}: ${errnoText(e)}`);
-  }
-  try {
-    mtime = Math.floor(statSync(file).mtimeMs / 1000);
-  } catch (e) {
-    throw new TableError("config", `fstat ${path}: ${errnoText(e)}`);
-  }
-
+  const { data, mtime } = readSourceFile(path, "open database");
   const table = new InternalTable(TYPE, path, flags);
   // dict_thash checks lines when the UTF-8 layer is there (or the client
   // claimed it is, by sending UTF8_ACTIVE).

@@ -24,12 +24,10 @@
  * Logs: "PATH, line N: overriding earlier entry: NAME=OLD", and with -v
  * the reference's "cfg_get_str: ..." lines.
  */
-import { readFileSync, statSync } from "node:fs";
 import { msg } from "../../log/msg";
 import { splitNameValue } from "../../config/nameValue";
-import { errnoText } from "../errno";
 import { logicalLines } from "../../config/logicalLines";
-import { readCooled } from "../coolFile";
+import { readCooled, readSourceFile } from "../coolFile";
 import { cString } from "../strings";
 import { TableError } from "../table";
 import { tableMainConfig } from "./mainConfig";
@@ -139,20 +137,7 @@ export function parseCInt(s: string): number | undefined {
 
 /** One read of a configuration file: its entries, and its mtime (seconds) when asked for. */
 function loadOnce(path: string): { values: Map<string, string>; mtime: number } {
-  const file = Buffer.from(path, "latin1");
-  let data: string;
-  let mtime: number;
-  try {
-    data = readFileSync(file).toString("latin1");
-  } catch (e) {
-    if ((e as { code?: string }).code === "EISDIR") throw new TableError("config", `read ${path}: ${errnoText(e)}`);
-    throw new TableError("retry", `open ${path}: ${errnoText(e)}`);
-  }
-  try {
-    mtime = Math.floor(statSync(file).mtimeMs / 1000);
-  } catch (e) {
-    throw new TableError("config", `fstat ${path}: ${errnoText(e)}`);
-  }
+  const { data, mtime } = readSourceFile(path, "open");
   const values = new Map<string, string>();
   for (const { text, lineno } of logicalLines(data, path)) {
     const line = cString(text);
