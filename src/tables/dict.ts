@@ -56,7 +56,7 @@
  */
 import { DictFlag, FOLD_ANY, INST_MASK, RQST_MASK, Status } from "../protocol/constants";
 import { msg } from "../log/msg";
-import { TableError, type Table } from "./table";
+import { TableError, type OpenContext, type OpenedTable, type OpResult, type SeqOpResult, type Table } from "./table";
 import { findTableType } from "./registry";
 import { dictFlagsStr } from "./flagsStr";
 import { UTF8_ERROR, allAscii, casefold, needUtf8Activation, validUtf8 } from "./utf8";
@@ -211,7 +211,7 @@ function create(typeName: string, key: string, writer: boolean, flags: number): 
       d = surrogate(type, name, key, writer, flags, `unsupported dictionary type: ${type}`, false);
     } else {
       try {
-        const t = tt.open({ type, name, write: writer, flags });
+        const t = tt.open({ type, name, write: writer, flags }, OPEN_CONTEXT);
         d =
           t instanceof Promise
             ? t.then(
@@ -602,3 +602,39 @@ export async function closeAllDicts(): Promise<void> {
     if (d) retire(d);
   }
 }
+
+// ---------------------------------------------------------------- nested opens
+
+const PROXY_COLON = "proxy:";
+
+/** A Dict as another table sees it (OpenContext.openTable). */
+function openedTable(d: Dict): OpenedTable {
+  const own = () => d.flags;
+  const settle = <T, R>(r: T | Promise<T>, f: (x: T) => R): R | Promise<R> => (r instanceof Promise ? r.then(f) : f(r));
+  return {
+    get label() {
+      return d.label;
+    },
+    get flags() {
+      return d.flags;
+    },
+    lookup: (key, flags = own()): OpResult | Promise<OpResult> =>
+      settle(dictGet(d, key, flags), (r) => ({ status: r.status, value: r.value, flags: d.flags })),
+    update: (key, value, flags = own()): OpResult | Promise<OpResult> =>
+      settle(dictPut(d, key, value, flags), (status) => ({ status, value: "", flags: d.flags })),
+    delete: (key, flags = own()): OpResult | Promise<OpResult> =>
+      settle(dictDel(d, key, flags), (status) => ({ status, value: "", flags: d.flags })),
+    sequence: (fn, flags = own()): SeqOpResult | Promise<SeqOpResult> =>
+      settle(dictSeq(d, fn, flags), (r) => ({ status: r.status, key: r.key, value: r.value, flags: d.flags })),
+  };
+}
+
+/** The context every driver's open() receives. */
+export const OPEN_CONTEXT: OpenContext = {
+  openTable(typeName, flags, opts) {
+    let name = typeName;
+    while (name.startsWith(PROXY_COLON)) name = name.slice(PROXY_COLON.length);
+    const d = openDict(name, opts?.write ?? false, flags);
+    return d instanceof Promise ? d.then(openedTable) : openedTable(d);
+  },
+};

@@ -92,9 +92,61 @@ export interface OpenArgs {
   flags: number;
 }
 
+/**
+ * The outcome of one operation on a table opened through the dict layer,
+ * for that call only: the proxymap status (OK, NOKEY, RETRY, CONFIG, BAD),
+ * the value ("" unless OK) and the call's flags word after the operation
+ * (what a 3.11+ reply carries).
+ */
+export interface OpResult {
+  readonly status: number;
+  readonly value: string;
+  readonly flags: number;
+}
+
+/** One step of a walk: OpResult plus the key ("" unless OK). */
+export interface SeqOpResult extends OpResult {
+  readonly key: string;
+}
+
+/**
+ * A table opened through the dict layer on behalf of another table: a
+ * unionmap/pipemap member, a `domain` list's type:table item, memcache's
+ * `backup`. It behaves exactly as a table a client names (shared
+ * instances, surrogates for failed opens, UTF-8 and DEBUG layers), and its
+ * operations never throw: failures come back as statuses, already logged.
+ * `flags` defaults to the flags the table was opened with, which is what
+ * the reference's nested dict_get() uses.
+ */
+export interface OpenedTable {
+  /** "type:name" as log lines show it. */
+  readonly label: string;
+  /** The flags the open reply would carry (open flags plus implementation bits). */
+  readonly flags: number;
+  lookup(key: string, flags?: number): Maybe<OpResult>;
+  update(key: string, value: string, flags?: number): Maybe<OpResult>;
+  delete(key: string, flags?: number): Maybe<OpResult>;
+  sequence(fn: 0 | 1, flags?: number): Maybe<SeqOpResult>;
+}
+
+/**
+ * What a driver's open() may use besides its arguments. Handing this in,
+ * instead of importing the dict layer, keeps drivers free of import loops
+ * and lets a composite be tested with a fake.
+ */
+export interface OpenContext {
+  /**
+   * Open (or share) another table, as dict_open() does inside the
+   * reference's proxymap: "proxy:" prefixes are dropped (the proxymap
+   * server opens such a table itself), no approval check. `write` defaults
+   * to false (O_RDONLY).
+   */
+  openTable(typeName: string, flags: number, opts?: { write?: boolean }): Maybe<OpenedTable>;
+}
+
 /** One entry of the static registry (src/tables/registry.ts). */
 export interface TableType {
   type: string;
   /** Throw TableError("config"|"retry", text) when the table cannot be opened. */
-  open(args: OpenArgs): Maybe<Table>;
+  open(args: OpenArgs, ctx: OpenContext): Maybe<Table>;
 }
