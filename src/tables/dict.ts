@@ -455,11 +455,12 @@ function runWrite(d: Dict, op: "update" | "delete", line: string, call: () => bo
 
 /**
  * Store a value (proxymap_update_service): the status to reply. SYNC_UPDATE
- * and DUP_REPLACE are forced, as the reference does. Never throws.
+ * and DUP_REPLACE are forced, as the reference does, unless `forced` says
+ * otherwise (a nested table's update uses its own flags). Never throws.
  */
-export function dictPut(d: Dict, key: string, value: string, requestFlags: number): number | Promise<number> {
+export function dictPut(d: Dict, key: string, value: string, requestFlags: number, forced: number = DictFlag.SYNC_UPDATE | DictFlag.DUP_REPLACE): number | Promise<number> {
   if (d.kind === Kind.BadFlags) return Status.BAD;
-  setRequestFlags(d, requestFlags, DictFlag.SYNC_UPDATE | DictFlag.DUP_REPLACE);
+  setRequestFlags(d, requestFlags, forced);
   const k = utf8Key(d, key);
   if (k === undefined) return Status.OK;
   if (d.utf8 && !allAscii(value) && !validUtf8(value)) {
@@ -479,10 +480,10 @@ export function dictPut(d: Dict, key: string, value: string, requestFlags: numbe
   return runWrite(d, "update", line, () => update.call(table, k, value, flags));
 }
 
-/** Delete a key (proxymap_delete_service); SYNC_UPDATE forced. Never throws. */
-export function dictDel(d: Dict, key: string, requestFlags: number): number | Promise<number> {
+/** Delete a key (proxymap_delete_service); SYNC_UPDATE forced unless `forced` says otherwise. Never throws. */
+export function dictDel(d: Dict, key: string, requestFlags: number, forced: number = DictFlag.SYNC_UPDATE): number | Promise<number> {
   if (d.kind === Kind.BadFlags) return Status.BAD;
-  setRequestFlags(d, requestFlags, DictFlag.SYNC_UPDATE);
+  setRequestFlags(d, requestFlags, forced);
   const k = utf8Key(d, key);
   if (k === undefined) return Status.OK;
   const line = `${d.label} delete: "${k}"`;
@@ -620,10 +621,12 @@ function openedTable(d: Dict): OpenedTable {
     },
     lookup: (key, flags = own()): OpResult | Promise<OpResult> =>
       settle(dictGet(d, key, flags), (r) => ({ status: r.status, value: r.value, flags: d.flags })),
+    // proxywrite forces DUP_REPLACE and SYNC_UPDATE on the table a client names, not on tables
+    // opened inside it: the reference's nested dict_put()/dict_del() use the nested table's flags.
     update: (key, value, flags = own()): OpResult | Promise<OpResult> =>
-      settle(dictPut(d, key, value, flags), (status) => ({ status, value: "", flags: d.flags })),
+      settle(dictPut(d, key, value, flags, 0), (status) => ({ status, value: "", flags: d.flags })),
     delete: (key, flags = own()): OpResult | Promise<OpResult> =>
-      settle(dictDel(d, key, flags), (status) => ({ status, value: "", flags: d.flags })),
+      settle(dictDel(d, key, flags, 0), (status) => ({ status, value: "", flags: d.flags })),
     sequence: (fn, flags = own()): SeqOpResult | Promise<SeqOpResult> =>
       settle(dictSeq(d, fn, flags), (r) => ({ status: r.status, key: r.key, value: r.value, flags: d.flags })),
   };
