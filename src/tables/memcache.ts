@@ -81,6 +81,8 @@ class KeyOrder {
 
 class MemcacheTable implements Table {
   flags: number;
+  /** dict_memcache_open() does not wrap itself in DICT_DEBUG (its backup does). */
+  readonly debugWrapper = false;
   update?: (key: string, value: string, flags: number) => Promise<boolean>;
   delete?: (key: string, flags: number) => Promise<boolean>;
   private readonly keys: KeyMaker;
@@ -95,7 +97,8 @@ class MemcacheTable implements Table {
     private readonly backupFlags: number,
     args: OpenArgs,
   ) {
-    this.flags = args.flags | (cfg.partial ? DictFlag.PATTERN : DictFlag.FIXED) | DictFlag.MULTI_WRITER;
+    // Always FIXED: the reference's db_common_dict_partial() is compiled out.
+    this.flags = args.flags | DictFlag.FIXED | DictFlag.MULTI_WRITER;
     this.keys = new KeyMaker(cfg);
     if (args.write) {
       this.update = (key, value, flags) => this.put(key, value, flags);

@@ -8,7 +8,8 @@
  *
  * Requests are `get KEY`, `delete KEY` (one line) and `set KEY F T N` with
  * N bytes of data; what a request gets is chosen by its key:
- *   "raw=BYTES"   BYTES as they are, %XX decoded (no reply of its own);
+ *   "raw=BYTES"   BYTES as they are, %XX decoded, with "@K" replaced by the
+ *                 whole key (a VALUE line must name the key asked for);
  *   "close"       the connection is closed;
  *   "stall"       no answer;
  *   otherwise     a small in-memory memcached: END / VALUE, STORED,
@@ -60,7 +61,7 @@ export class ScriptedMemcacheServer extends TestServer {
       sock.destroy();
       return;
     }
-    if (key?.startsWith("raw=")) return this.send(sock, pctDecode(key.slice(4)));
+    if (key?.startsWith("raw=")) return this.send(sock, pctDecode(key.slice(4)).replaceAll("@K", key));
     if (cmd === "get") {
       const it = this.items.get(key);
       return this.send(sock, it ? `VALUE ${key} ${it.flags} ${it.value.length}\r\n${it.value}\r\nEND\r\n` : "END\r\n");

@@ -87,6 +87,11 @@ export class Memcached {
     }
   }
 
+  /** The server's process id (tests stop it with SIGSTOP to stall it). */
+  get pid(): number {
+    return this.proc?.pid ?? 0;
+  }
+
   /** The `memcache` setting that names this server. */
   get server(): string {
     return this.path !== undefined ? `unix:${this.path}` : `inet:127.0.0.1:${this.port}`;

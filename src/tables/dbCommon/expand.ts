@@ -96,14 +96,6 @@ export class TemplateContext {
     return dynamic;
   }
 
-  /**
-   * db_common_dict_partial(): a template uses parts of the key (%u, %d,
-   * %1..%9, %U, %D), so the table must see whole keys (a PATTERN table).
-   */
-  get partial(): boolean {
-    return (this.flags & KEY_PARTIAL) !== 0;
-  }
-
   /** The query text for a key, or undefined when the key is not eligible. */
   expandQuery(format: string, key: string, quote?: Quote): string | undefined {
     return this.expandOne(format, key, undefined, quote);

@@ -18,8 +18,9 @@
  *   domain           ""    dbCommon/domain.ts
  *
  * key_format is a db_common query template (dbCommon/expand.ts) expanded
- * without quoting; one that uses parts of the key (%u, %d, %1..%9) makes
- * the table a PATTERN table, else FIXED.
+ * without quoting. (Whatever it uses, the table stays FIXED: the
+ * reference's db_common_dict_partial() is compiled out, "breaks
+ * recipient_delimiter".)
  *
  * Pure apart from what CfgParser and DomainList read; errors are the
  * reference's fatal texts as TableError("config").
@@ -49,8 +50,6 @@ export interface McConfig {
   readonly backup: string | null;
   readonly ctx: TemplateContext;
   readonly domain: DomainList | undefined;
-  /** The key format uses parts of the key: a PATTERN table. */
-  readonly partial: boolean;
   /** 3.12 skips keys with control characters too, and names them in its warning. */
   readonly skipControls: boolean;
 }
@@ -102,7 +101,6 @@ export function readMcConfig(p: CfgParser, gen: Generation, hooks: ReadHooks): M
     backup,
     ctx,
     domain,
-    partial: ctx.partial,
     skipControls: atLeast(gen, 3, 12),
   };
 }

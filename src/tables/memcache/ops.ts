@@ -43,6 +43,13 @@ export class McOps {
   private readonly timeoutMs: number;
   /** %.30s in 3.7, %.100s from 3.11 on, for the text of a failed update. */
   private readonly updateTextMax: number;
+  /**
+   * The "I/O error" warning of a failure without an errno of its own (end
+   * of input, a line too long). The reference prints "%m" with whatever
+   * errno its last system call left: after its non-blocking connect with a
+   * time limit to a TCP server, that is EINPROGRESS.
+   */
+  private readonly ioNoErrno: string;
 
   constructor(
     private readonly cfg: McConfig,
@@ -53,6 +60,8 @@ export class McOps {
     this.pauseMs = cfg.retryPauseSec * 1000;
     this.timeoutMs = cfg.timeoutSec * 1000;
     this.updateTextMax = atLeast(gen, 3, 11) ? 100 : 30;
+    const staleErrno = cfg.timeoutSec > 0 && cfg.memcache.startsWith("inet:");
+    this.ioNoErrno = `${this.label}: I/O error${staleErrno ? ": Operation now in progress" : ""}`;
   }
 
   /**
@@ -73,7 +82,7 @@ export class McOps {
         if ("done" in j) return { result: j.done, failed: false };
         if (count > 0) msg.warn(j.warn);
       } else if (count > 0) {
-        msg.warn(a.errno ? `${this.label}: I/O error: ${a.errno}` : `${this.label}: I/O error`);
+        msg.warn(a.errno ? `${this.label}: I/O error: ${a.errno}` : this.ioNoErrno);
       }
     }
     return { result: fallback, failed: true };
@@ -95,7 +104,7 @@ export class McOps {
           case "data":
             return { warn: `${this.cfg.name}: EOF receiving memcache server reply` };
           case "toolong":
-            return { warn: `${this.label}: I/O error` };
+            return { warn: this.ioNoErrno };
         }
       },
       undefined,
@@ -118,7 +127,7 @@ export class McOps {
     return this.attempts<LineReply, boolean>(
       () => this.client.set(key, flags, ttl, value, maxLine, this.timeoutMs),
       (r) => {
-        if (r.kind === "toolong") return { warn: `${this.label}: I/O error` };
+        if (r.kind === "toolong") return { warn: this.ioNoErrno };
         if (r.line === "STORED") return { done: true };
         return { warn: `${this.label}: update failed: ${r.line.slice(0, this.updateTextMax)}` };
       },
@@ -131,7 +140,7 @@ export class McOps {
     return this.attempts<LineReply, boolean>(
       () => this.client.delete(key, this.cfg.maxLine, this.timeoutMs),
       (r) => {
-        if (r.kind === "toolong") return { warn: `${this.label}: I/O error` };
+        if (r.kind === "toolong") return { warn: this.ioNoErrno };
         if (r.line === "DELETED") return { done: true };
         if (r.line === "NOT_FOUND") return { done: false };
         return { warn: `${this.label}: delete failed: ${r.line.slice(0, 30)}` };
