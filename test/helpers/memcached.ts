@@ -11,7 +11,7 @@
  * dump() = every live item with its flags and remaining lifetime (from
  * `lru_crawler metadump all` and a `get` per key).
  */
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,9 +87,30 @@ export class Memcached {
     }
   }
 
-  /** The server's process id (tests stop it with SIGSTOP to stall it). */
+  /** The server's process id. */
   get pid(): number {
     return this.proc?.pid ?? 0;
+  }
+
+  /** Stall the server (SIGSTOP); resolves once every thread of it has stopped. */
+  async pause(): Promise<void> {
+    process.kill(this.pid, "SIGSTOP");
+    const stopped = () => {
+      try {
+        return readdirSync(`/proc/${this.pid}/task`).every((t) => {
+          const stat = readFileSync(`/proc/${this.pid}/task/${t}/stat`, "latin1");
+          return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "T";
+        });
+      } catch {
+        return true;
+      }
+    };
+    while (!stopped()) await Bun.sleep(5);
+  }
+
+  /** Let a paused server go on (SIGCONT). */
+  resume(): void {
+    if (this.pid) process.kill(this.pid, "SIGCONT");
   }
 
   /** The `memcache` setting that names this server. */

@@ -568,7 +568,7 @@ describe("memcache, ours only", () => {
       await mc.set("h", "healthy value");
       const [ds, dn, dh] = await Promise.all([openDict(slow, false, 0), openDict(slowNob, false, 0), openDict(healthy, false, 0)]);
       expect(await dictGet(ds, "s", 0)).toEqual({ status: Status.OK, value: "stalled value" });
-      process.kill(stalled.pid, "SIGSTOP");
+      await stalled.pause();
       const started = Date.now();
       const waiting = [dictGet(ds, "s", 0), dictGet(dn, "s", 0)];
       const quick = await dictGet(dh, "h", 0);
@@ -579,10 +579,11 @@ describe("memcache, ours only", () => {
       expect(Date.now() - started).toBeGreaterThanOrEqual(900);
       expect(withBackup).toEqual({ status: Status.OK, value: "from backup" });
       expect(without).toEqual({ status: Status.RETRY, value: "" });
-      process.kill(stalled.pid, "SIGCONT");
-      expect(await dictGet(dn, "s", 0)).toEqual({ status: Status.OK, value: "from backup" });
+      stalled.resume();
+      // The write-back that timed out may still be run by memcached once it goes on.
+      expect(["stalled value", "from backup"]).toContain((await dictGet(dn, "s", 0)).value);
     } finally {
-      process.kill(stalled.pid, "SIGCONT");
+      stalled.resume();
       await stalled.close();
     }
   }, 20_000);
