@@ -23,7 +23,11 @@
  * The backup is opened through the OpenContext with the flags of the
  * request that opened this table, and every operation on it uses those
  * flags, as the reference's nested dict does: proxywrite's DUP_REPLACE
- * and SYNC_UPDATE reach the memcache layer only.
+ * reaches the memcache layer only (so the backup's duplicate handling is
+ * the first request's). Ours adds SYNC_UPDATE to the backup's updates and
+ * deletes: the reference's nested btree/hash backup keeps its writes in
+ * its process's cache until it exits (lost if it dies), ours is on disk
+ * before the reply.
  *
  * Ours: operations of one table on one memcache key are done in order
  * (an update waits for a lookup's write-back of the same key and the
@@ -144,7 +148,7 @@ class MemcacheTable implements Table {
       let stored = set.result;
       let error: "retry" | "config" | undefined = set.failed ? "retry" : undefined;
       if (this.backup !== undefined) {
-        const b = await this.backup.update(name, value, this.backupFlags);
+        const b = await this.backup.update(name, value, this.backupFlags | DictFlag.SYNC_UPDATE);
         stored = b.status === Status.OK;
         error = backupError(b);
       }
@@ -164,7 +168,7 @@ class MemcacheTable implements Table {
       let deleted = del.result;
       let error: "retry" | "config" | undefined = del.failed ? "retry" : undefined;
       if (this.backup !== undefined) {
-        const b = await this.backup.delete(name, this.backupFlags);
+        const b = await this.backup.delete(name, this.backupFlags | DictFlag.SYNC_UPDATE);
         deleted = b.status === Status.OK;
         error = backupError(b);
       }

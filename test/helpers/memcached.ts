@@ -23,7 +23,7 @@ const live = new Set<Memcached>();
 let exitHook = false;
 
 /** A loopback port nobody listens on right now. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const srv = createServer();
   await new Promise<void>((res, rej) => {
     srv.once("error", rej);
