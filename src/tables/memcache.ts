@@ -115,8 +115,13 @@ class MemcacheTable implements Table {
     return this.keys.make(name, flags, op);
   }
 
-  async lookup(name: string, flags: number): Promise<string | undefined> {
-    const v = await this.key(name, flags, "lookup");
+  lookup(name: string, flags: number): Promise<string | undefined> {
+    // The hot path: no extra turn when the key needs no domain-table lookup.
+    const v = this.keys.make(name, flags, "lookup");
+    return v instanceof Promise ? v.then((x) => this.lookupKey(name, x)) : this.lookupKey(name, v);
+  }
+
+  private async lookupKey(name: string, v: KeyVerdict): Promise<string | undefined> {
     if ("skip" in v) return undefined;
     if ("error" in v) fail(v.error);
     const key = v.key;

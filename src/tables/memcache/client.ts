@@ -92,7 +92,8 @@ export class McClient {
     for (let sent = 0; ; sent++) {
       let out;
       try {
-        const conn = await this.pool.connection(timeoutMs);
+        const c = this.pool.connection(timeoutMs);
+        const conn = c instanceof Promise ? await c : c;
         out = await conn.request(bytes, parse, timeoutMs);
       } catch (err) {
         return { kind: "connect", error: err instanceof ConnectError ? err : new ConnectError(String(err)) };

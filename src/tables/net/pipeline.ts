@@ -16,6 +16,10 @@
  * parsers still queued get one last look (`final`) at what arrived, and
  * the ones that cannot finish fail with the errno text ("%m").
  *
+ * Requests made during one turn of the event loop (several clients' in
+ * the same poll) leave in one write, after the turn (setImmediate): the
+ * server then reads them at once and answers them in one write too.
+ *
  * PipelinePool keeps a few such connections to one server: a request goes
  * to a connection with nothing in flight, else to a new one while fewer
  * than maxConnections exist, else to the least busy one.
@@ -79,6 +83,8 @@ export class Pipeline {
   private readonly queue: Pending[] = [];
   private closed = false;
   private closeErr: string | undefined;
+  /** Requests not written yet (flushed after this turn of the event loop). */
+  private out = "";
 
   private constructor(private readonly sock: Socket) {
     sock.setNoDelay?.(true);
@@ -112,9 +118,16 @@ export class Pipeline {
     return new Promise((resolve) => {
       this.queue.push({ parse, deadline: timeoutMs > 0 ? Date.now() + timeoutMs : 0, done: resolve as (o: Outcome<unknown>) => void });
       if (this.queue.length === 1) watch(this);
-      this.sock.write(Buffer.from(bytes, "latin1"));
+      if (this.out.length === 0) setImmediate(this.flush);
+      this.out += bytes;
     });
   }
+
+  private readonly flush = (): void => {
+    const out = this.out;
+    this.out = "";
+    if (!this.closed && out.length > 0) this.sock.write(Buffer.from(out, "latin1"));
+  };
 
   private receive(data: string): void {
     this.buf = this.buf.length === 0 ? data : this.buf + data;
