@@ -13,7 +13,7 @@
  * Real sources only: files in a scratch directory (db files built by the
  * installed postmap(1), sqlite through bun:sqlite), NSS through libc.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +25,7 @@ import { TABLE_TYPES } from "../../src/tables/registry";
 import { requireCommand } from "../helpers/require";
 import { SocketmapServer } from "../helpers/socketmap-server";
 import { TcpTableServer } from "../helpers/tcp-server";
+import { Memcached } from "../helpers/memcached";
 import { createTestDatabase, requireMariadb, type TestDatabase } from "../helpers/mariadb";
 import { writeCoolFile } from "../helpers/files";
 
@@ -46,6 +47,8 @@ interface DriverSpec {
   /** FOLD_FIX finds the entries under upper-case keys. */
   folds: boolean;
   sequence: boolean;
+  /** sequence answers NOKEY with this warning instead (memcache without a backup). */
+  sequenceWarning?: (name: string) => string;
   /** Can the write service open it? */
   writable: boolean;
   /** A name of this type that fails to open, and the failure text. */
@@ -353,6 +356,21 @@ const DRIVERS: DriverSpec[] = [
     sequence: false,
     writable: false,
   },
+  {
+    type: "memcache",
+    // The entries are in memcached (set again for each test: the write test deletes its key only).
+    table: () => `memcache:${writeCoolFile(join(dir, "conf-memcache.cf"), `memcache = ${confMemcached.server}\n`)}`,
+    entries: [["alpha", "1"], ["beta", "two words"]],
+    missing: "gamma",
+    async: true,
+    impl: F.FIXED | F.MULTI_WRITER,
+    folds: true,
+    sequence: false,
+    sequenceWarning: (name) => `warning: database ${name}: first/next support requires backup database`,
+    writable: true,
+    writableOps: true,
+    failure: ["memcache:/nonexistent/conf.cf", "open /nonexistent/conf.cf: No such file or directory"],
+  },
 ];
 
 /** A pattern table file (cidr, regexp, pcre) in the scratch directory, as "type:path". */
@@ -360,19 +378,25 @@ function patternFile(name: string, text: string): string {
   return `${name.slice(name.lastIndexOf(".") + 1)}:${writeCoolFile(join(dir, name), text)}`;
 }
 
-// The socketmap and tcp servers the network entries talk to.
+// The socketmap, tcp and memcached servers the network entries talk to.
 let confSocketmap: { path: string; srv?: SocketmapServer } = { path: "" };
 let confTcp: { port: number; srv?: TcpTableServer } = { port: 0 };
+let confMemcached: Memcached;
 const CONF_DATA = { alpha: "1", beta: "two words" };
 beforeAll(async () => {
   confSocketmap.path = join(mkdtempSync(join(tmpdir(), "conf-sm-")), "sm.sock");
   confSocketmap.srv = await SocketmapServer.start({ path: confSocketmap.path, data: { conf: CONF_DATA } });
   confTcp.srv = await TcpTableServer.start({ data: CONF_DATA });
   confTcp.port = Number(confTcp.srv.address.split(":")[1]);
+  confMemcached = await Memcached.start();
+});
+beforeEach(async () => {
+  for (const [k, v] of Object.entries(CONF_DATA)) await confMemcached.set(k, v);
 });
 afterAll(async () => {
   await confSocketmap.srv?.close();
   await confTcp.srv?.close();
+  await confMemcached?.close();
 });
 
 let mysqlDb: TestDatabase | undefined;
@@ -487,6 +511,13 @@ for (const spec of DRIVERS) {
         }
         expect(r.status).toBe(spec.lookupStatus ?? Status.NOKEY);
         expect(seen.sort()).toEqual([...spec.entries].sort());
+      });
+    } else if (spec.sequenceWarning) {
+      test("sequence finds nothing, with the type's warning", async () => {
+        const name = spec.table();
+        const d = await open(name);
+        expect(await dictSeq(d, 0, 0)).toEqual({ status: Status.NOKEY, key: "", value: "" });
+        expect(logs).toEqual([spec.sequenceWarning!(name)]);
       });
     } else {
       test("sequence is not supported: CONFIG and a warning, process goes on", async () => {
