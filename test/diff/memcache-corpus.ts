@@ -155,6 +155,36 @@ export function generateMcCorpus(t: McTables, opts: { seed: number; count: numbe
     open("proxywrite", t.nob, F.DUP_REPLACE | F.UTF8_REQUEST),
     open("proxymap", t.main, POSTMAP_Q),
   ];
+  // Every kind of step once, whatever the seed; the random ones follow.
+  const malformed: Step[] = [
+    req("proxymap", [["request", "lookup"], ["table", t.main], ["flags", "0"]], "lookup without key"),
+    req("proxymap", [["request", "lookup"], ["table", t.main], ["flags", "0"], ["key", "m1"], ["extra", "x"]], "lookup with an extra attribute"),
+    req("proxywrite", [["request", "update"], ["table", t.main], ["flags", "zero"], ["key", "m1"], ["value", "v"]], "update with bad flags"),
+    req("proxymap", [["request", "update"], ["table", t.main], ["flags", "0"], ["key", "m1"], ["value", "v"]], "update on the read service"),
+    req("proxymap", [["request", "delete"], ["table", t.main], ["flags", "0"], ["key", "m1"]], "delete on the read service"),
+    req("proxywrite", [["request", "sequence"], ["table", t.main], ["flags", "0"], ["function", "7"]], "sequence with a bad function"),
+    req("proxywrite", [["request", "lookup"], ["table", t.unapproved], ["flags", "0"], ["key", "m1"]], "unapproved memcache table"),
+    req("proxywrite", [["request", "frob"], ["table", t.main], ["flags", "0"]], "unknown request"),
+    req("proxywrite", [["request", "update"], ["table", t.main], ["flags", "0"], ["value", "v"], ["key", "m1"]], "update with attributes out of order"),
+  ];
+  steps.push(
+    lookup("proxymap", t.main, POSTMAP_Q, "m1"),
+    lookup("proxymap", t.main, POSTMAP_Q, "b1"),
+    lookup("proxymap", t.main, POSTMAP_Q, "b1"),
+    lookup("proxymap", t.main, POSTMAP_Q, "none"),
+    lookup("proxywrite", t.nob, 0, "b1"),
+    update(t.main, 0, "sp ace", "skipped"),
+    update(t.main, 0, "b2", `${"x".repeat(5000)}`),
+    update(t.nob, 0, "n1", `${"x".repeat(5000)}`),
+    del(t.main, 0, "m2"),
+    del(t.main, 0, "b3"),
+    sequence("proxywrite", t.nob, 0),
+    sequence("proxymap", t.main, 0),
+    sequence("proxymap", t.main, 1),
+    lookup("proxywrite", t.down, 0, "d1"),
+    lookup("proxywrite", t.fmt, F.FOLD_FIX, "USER@Example.COM"),
+    ...malformed,
+  );
   const created: string[] = [];
   const mainKeys = () => ["m1", "m2", "M3", "m3", "both", "b1", "b2", "b3", "B4", "b4", "none", "", "sp ace", "tab\tkey", "ctl\x01key", "\xe9t\xe9", UTF8("gr\u00fc\u00df"), ...created];
   const fmtKeys = ["user@example.com", "USER@Example.COM", "admin@example.org", "cached@example.com", "x@other.net", "nodomain", "@example.com", "new@example.com", "a b@example.com"];
@@ -171,7 +201,8 @@ export function generateMcCorpus(t: McTables, opts: { seed: number; count: numbe
   const startAt = Math.floor(opts.count * 0.6);
   let longOps = 0;
 
-  for (let i = 0; steps.length < opts.count + 5; i++) {
+  const systematic = steps.length;
+  for (let i = 0; steps.length < opts.count + systematic; i++) {
     if (i === stopAt) steps.push({ kind: "mc-stop", label: "memcached stopped" });
     if (i === startAt) steps.push({ kind: "mc-start", label: "memcached started again (empty)" });
     const what = p.weighted<string>([
@@ -231,19 +262,7 @@ export function generateMcCorpus(t: McTables, opts: { seed: number; count: numbe
         );
         break;
       case "malformed":
-        steps.push(
-          p.one<Step>([
-            req("proxymap", [["request", "lookup"], ["table", t.main], ["flags", "0"]], "lookup without key"),
-            req("proxymap", [["request", "lookup"], ["table", t.main], ["flags", "0"], ["key", "m1"], ["extra", "x"]], "lookup with an extra attribute"),
-            req("proxywrite", [["request", "update"], ["table", t.main], ["flags", "zero"], ["key", "m1"], ["value", "v"]], "update with bad flags"),
-            req("proxymap", [["request", "update"], ["table", t.main], ["flags", "0"], ["key", "m1"], ["value", "v"]], "update on the read service"),
-            req("proxymap", [["request", "delete"], ["table", t.main], ["flags", "0"], ["key", "m1"]], "delete on the read service"),
-            req("proxywrite", [["request", "sequence"], ["table", t.main], ["flags", "0"], ["function", "7"]], "sequence with a bad function"),
-            req("proxywrite", [["request", "lookup"], ["table", t.unapproved], ["flags", "0"], ["key", "m1"]], "unapproved memcache table"),
-            req("proxywrite", [["request", "frob"], ["table", t.main], ["flags", "0"]], "unknown request"),
-            req("proxywrite", [["request", "update"], ["table", t.main], ["flags", "0"], ["value", "v"], ["key", "m1"]], "update with attributes out of order"),
-          ]),
-        );
+        steps.push(p.one(malformed));
         break;
       case "long":
         // A key memcached refuses: each get or set costs the reference a retry_pause; a few suffice.
