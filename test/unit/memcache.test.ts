@@ -30,7 +30,8 @@ import { DictFlag, Status } from "../../src/protocol/constants";
 import { getReplyParser, lineReplyParser, parseValueLine, readLine, setCommand, setRefusal } from "../../src/tables/memcache/proto";
 import { readMcConfig } from "../../src/tables/memcache/config";
 import { KeyMaker } from "../../src/tables/memcache/key";
-import { memcacheLimits } from "../../src/tables/memcache/client";
+import { McClient, memcacheLimits } from "../../src/tables/memcache/client";
+import { Pipeline } from "../../src/tables/net/pipeline";
 import { CfgParser } from "../../src/tables/dbCommon/cfgParser";
 import { requireCommand } from "../helpers/require";
 import type { ReplyParser } from "../../src/tables/net/pipeline";
@@ -528,6 +529,47 @@ lookup "${t}" 0 "plain"
       scripted,
     );
   }, 60_000);
+});
+
+// ---------------------------------------------------------------- pipelined connections
+
+describe("pipelined connections (net/pipeline.ts, memcache/client.ts)", () => {
+  const ep = () => ({ kind: "inet" as const, host: "127.0.0.1", port: Number(scripted.address.split(":").at(-1)) });
+  const get = (key: string) => getReplyParser(key, 1024, 10240);
+
+  test("requests in flight on one connection get their own replies; a reply that breaks the stream hands the rest back", async () => {
+    scripted.items.clear();
+    scripted.items.set("a", { flags: "0", value: "A" });
+    scripted.items.set("b", { flags: "0", value: "B" });
+    const p = await Pipeline.open(ep(), 1000);
+    const bad = "raw=VALUE%20@K%200%2099999%0d%0a";
+    const [a, broken, b] = await Promise.all([p.request("get a\r\n", get("a"), 1000), p.request(`get ${bad}\r\n`, get(bad), 1000), p.request("get b\r\n", get("b"), 1000)]);
+    expect(a).toEqual({ kind: "reply", value: { kind: "value", value: "A" } });
+    expect(broken).toEqual({ kind: "reply", value: { kind: "unexpected", line: `VALUE ${bad} 0 99999` } });
+    expect(b).toEqual({ kind: "aborted" });
+    expect(p.usable).toBe(false);
+    // The shared client sends an aborted request again: every caller gets its answer.
+    const c = McClient.acquire(scripted.address);
+    try {
+      const [x, y, z] = await Promise.all([c.get("a", 1024, 10240, 1000), c.get(bad, 1024, 10240, 1000), c.get("b", 1024, 10240, 1000)]);
+      expect(x).toEqual({ kind: "reply", reply: { kind: "value", value: "A" } });
+      expect(y.kind === "reply" && y.reply.kind).toBe("unexpected");
+      expect(z).toEqual({ kind: "reply", reply: { kind: "value", value: "B" } });
+    } finally {
+      c.release();
+    }
+  });
+
+  test("a request's time limit counts even behind one without a limit; the peer's close fails what is in flight", async () => {
+    const p = await Pipeline.open(ep(), 1000);
+    const started = Date.now();
+    const [first, second] = await Promise.all([p.request("get stall\r\n", get("stall"), 0), p.request("get stall\r\n", get("stall"), 300)]);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(first).toEqual({ kind: "io", errno: "Connection timed out" });
+    expect(second).toEqual({ kind: "io", errno: "Connection timed out" });
+    const q = await Pipeline.open(ep(), 1000);
+    expect(await q.request("get close\r\n", get("close"), 1000)).toEqual({ kind: "io", errno: undefined });
+  });
 });
 
 // ---------------------------------------------------------------- ours only

@@ -151,14 +151,22 @@ export class Pipeline {
     }
   }
 
-  /** Called by the ticker: fail the connection when the oldest request is past its time. */
+  /**
+   * Called by the ticker: fail the connection when a request is past its
+   * time (its reply can only come after those of the requests before it,
+   * which may have other limits, or none).
+   */
   checkDeadline(now: number): void {
-    const head = this.queue[0];
-    if (head === undefined) {
+    if (this.queue.length === 0) {
       busy.delete(this);
       return;
     }
-    if (head.deadline !== 0 && now >= head.deadline) this.fail(ETIMEDOUT_TEXT);
+    for (const p of this.queue) {
+      if (p.deadline !== 0 && now >= p.deadline) {
+        this.fail(ETIMEDOUT_TEXT);
+        return;
+      }
+    }
   }
 
   /**
