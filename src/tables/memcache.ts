@@ -50,7 +50,7 @@ import { CfgParser } from "./dbCommon/cfgParser";
 import { installedGeneration } from "./dbCommon/mainConfig";
 import { McClient } from "./memcache/client";
 import { readMcConfig, TYPE, type McConfig } from "./memcache/config";
-import { KeyMaker, type KeyOp, type KeyVerdict } from "./memcache/key";
+import { KeyMaker, type KeyVerdict } from "./memcache/key";
 import { McOps } from "./memcache/ops";
 
 /** The error of a backup's answer, or undefined when it answered (found or not). */
@@ -110,11 +110,6 @@ class MemcacheTable implements Table {
     }
   }
 
-  /** The memcache key for a name, or the outcome of a skipped key (logged). */
-  private async key(name: string, flags: number, op: KeyOp): Promise<KeyVerdict> {
-    return this.keys.make(name, flags, op);
-  }
-
   lookup(name: string, flags: number): Promise<string | undefined> {
     // The hot path: no extra turn when the key needs no domain-table lookup.
     const v = this.keys.make(name, flags, "lookup");
@@ -144,7 +139,7 @@ class MemcacheTable implements Table {
   }
 
   private async put(name: string, value: string, flags: number): Promise<boolean> {
-    const v = await this.key(name, flags, "update");
+    const v = await this.keys.make(name, flags, "update");
     if ("skip" in v) return false;
     if ("error" in v) fail(v.error);
     const key = v.key;
@@ -164,7 +159,7 @@ class MemcacheTable implements Table {
   }
 
   private async remove(name: string, flags: number): Promise<boolean> {
-    const v = await this.key(name, flags, "delete");
+    const v = await this.keys.make(name, flags, "delete");
     if ("skip" in v) return false;
     if ("error" in v) fail(v.error);
     const key = v.key;

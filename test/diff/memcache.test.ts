@@ -32,6 +32,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chownSync, closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { writeCoolFile } from "../helpers/files";
 import { Memcached } from "../helpers/memcached";
 import { PostfixInstance } from "../helpers/postfix-instance";
 import { requireOurBinary, requirePostfix } from "../helpers/require";
@@ -67,14 +68,11 @@ async function resetState(): Promise<void> {
   for (const [where, key, value] of MC_PRELOAD) await (where === "tcp" ? tcp : unix).set(key, value);
   const { configs, backups } = mcFiles(tables, tcp.server, unix.server);
   const { uid } = PostfixInstance.postfixUser();
-  for (const [name, text] of Object.entries(configs)) {
-    writeFileSync(join(tables.dir, name), Buffer.from(text, "latin1"), { mode: 0o644 });
-    utimesSync(join(tables.dir, name), past, past);
-  }
+  for (const [name, text] of Object.entries(configs)) writeCoolFile(join(tables.dir, name), text);
   for (const [name, text] of Object.entries(backups)) {
     const src = join(tables.dir, name);
     rmSync(`${src}.lmdb`, { force: true });
-    writeFileSync(src, Buffer.from(text, "latin1"), { mode: 0o644 });
+    writeCoolFile(src, text);
     const r = Bun.spawnSync(["postmap", `lmdb:${src}`]);
     if (r.exitCode !== 0) throw new Error(`postmap lmdb:${src}: ${r.stderr.toString()}`);
     // proxywrite runs as mail_owner.

@@ -19,12 +19,12 @@
  * Needs Postfix (root), memcached, and dist/proxymap (npm run build).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, utimesSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { chownSync } from "node:fs";
+import { writeCoolFile } from "../helpers/files";
 import { freePort, Memcached } from "../helpers/memcached";
+import { smtpSession } from "../helpers/smtp";
 import { PostfixInstance, type ProxymapImpl } from "../helpers/postfix-instance";
 
-const PAST = new Date("2020-01-01T00:00:00Z");
 let tcp: Memcached;
 let unix: Memcached;
 
@@ -34,13 +34,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([tcp?.close(), unix?.close()]);
 });
-
-/** Write a table file of an instance, old enough that Postfix does not wait for it to cool down. */
-function tableFile(inst: PostfixInstance, name: string, text: string): string {
-  const p = inst.writeTable(name, text);
-  utimesSync(p, PAST, PAST);
-  return p;
-}
 
 describe("postmap -q through proxy:memcache", () => {
   const KEYS = ["hit", "tcp-only", "in-backup", "missing", "UPPER", "two words"];
@@ -56,13 +49,12 @@ describe("postmap -q through proxy:memcache", () => {
       mainCf: { proxy_read_maps: "proxy:memcache:$config_directory/tcp.cf proxy:memcache:$config_directory/unix.cf" },
     });
     try {
-      const backupSrc = tableFile(inst, "backup", "in-backup\tvalue from the backup\nupper\tfolded by postmap\n");
+      const backupSrc = writeCoolFile(inst.table("backup"), "in-backup\tvalue from the backup\nupper\tfolded by postmap\n");
       expect(inst.run("postmap", [`btree:${backupSrc}`]).code).toBe(0);
       const tcpCf = `${inst.configDir}/tcp.cf`;
       const unixCf = `${inst.configDir}/unix.cf`;
-      writeFileSync(tcpCf, `memcache = ${tcp.server}\nbackup = btree:${backupSrc}\nttl = 120\n`);
-      writeFileSync(unixCf, `memcache = ${unix.server}\n`);
-      for (const f of [tcpCf, unixCf]) utimesSync(f, PAST, PAST);
+      writeCoolFile(tcpCf, `memcache = ${tcp.server}\nbackup = btree:${backupSrc}\nttl = 120\n`);
+      writeCoolFile(unixCf, `memcache = ${unix.server}\n`);
       const lines: string[] = [];
       for (const key of KEYS) {
         for (const cf of [tcpCf, unixCf]) {
@@ -94,33 +86,6 @@ describe("postmap -q through proxy:memcache", () => {
   }, 60_000);
 });
 
-/** Connect, wait for the 220 greeting (postscreen hands over to smtpd), QUIT. */
-function smtpSession(port: number, timeoutMs = 15000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: "127.0.0.1", port });
-    let got = "";
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve(got);
-    }, timeoutMs);
-    s.on("data", (d) => {
-      got += d.toString("latin1");
-      if (/^220 /m.test(got) && !got.includes("QUIT-SENT")) {
-        s.write("QUIT\r\n");
-        got += "QUIT-SENT\n";
-      }
-    });
-    s.on("close", () => {
-      clearTimeout(timer);
-      resolve(got);
-    });
-    s.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
-}
-
 /** A private instance whose postscreen's cache is proxy:memcache with a btree backup, seeded; its SMTP port. */
 async function postscreenInstance(impl: ProxymapImpl): Promise<{ inst: PostfixInstance; port: number; cache: string }> {
   await tcp.flush();
@@ -141,8 +106,7 @@ async function postscreenInstance(impl: ProxymapImpl): Promise<{ inst: PostfixIn
     masterCfExtra: [`127.0.0.1:${port} inet n - n - 1 postscreen`, "smtpd pass - - n - - smtpd"],
   });
   const cache = `${inst.dataDir}/postscreen_cache`;
-  writeFileSync(`${inst.configDir}/postscreen_cache.cf`, `memcache = ${tcp.server}\nbackup = btree:${cache}\nttl = 900\nkey_format = ps:%s\n`);
-  utimesSync(`${inst.configDir}/postscreen_cache.cf`, PAST, PAST);
+  writeCoolFile(`${inst.configDir}/postscreen_cache.cf`, `memcache = ${tcp.server}\nbackup = btree:${cache}\nttl = 900\nkey_format = ps:%s\n`);
   // Seed the backup with the real postmap (20 expired entries, 5 current ones) and memcached with the expired ones.
   const now = Math.floor(Date.now() / 1000);
   const fresh = `${now + 86400};${now + 86400};${now + 86400};${now + 86400};${now + 86400}`;

@@ -18,7 +18,9 @@
  *    key's update and lookup kept in order.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, utimesSync } from "node:fs";
+import { writeCoolFile } from "../helpers/files";
+import { logged } from "../helpers/logs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Memcached } from "../helpers/memcached";
@@ -37,17 +39,13 @@ import { requireCommand } from "../helpers/require";
 import type { ReplyParser } from "../../src/tables/net/pipeline";
 
 const tmp = mkdtempSync(join(tmpdir(), "memcache-test-"));
-const PAST = new Date("2020-01-01T00:00:00Z");
 let mc: Memcached;
 let mcUnix: Memcached;
 let scripted: ScriptedMemcacheServer;
 
-/** Write a file that Postfix will not wait to "cool down". */
+/** A file of the test's directory that Postfix will not wait to "cool down". */
 function write(name: string, text: string): string {
-  const p = join(tmp, name);
-  writeFileSync(p, Buffer.from(text, "latin1"));
-  utimesSync(p, PAST, PAST);
-  return p;
+  return writeCoolFile(join(tmp, name), text);
 }
 
 /** An lmdb file NAME.lmdb made by the installed postmap from "key value" lines. */
@@ -55,7 +53,7 @@ function lmdb(name: string, lines: string): string {
   const src = write(name, lines);
   const r = Bun.spawnSync(["postmap", `lmdb:${src}`]);
   if (r.exitCode !== 0) throw new Error(`postmap lmdb:${src}: ${r.stderr.toString()}`);
-  utimesSync(`${src}.lmdb`, PAST, PAST);
+  utimesSync(`${src}.lmdb`, new Date(2020, 0, 1), new Date(2020, 0, 1));
   return `lmdb:${src}`;
 }
 
@@ -200,9 +198,7 @@ describe("memcache settings and key rules", () => {
   });
 
   test("which keys reach memcached, and as what", async () => {
-    const logs: string[] = [];
-    setLogSinks([{ write: (_s, l) => logs.push(l) }]);
-    try {
+    const { logs } = await logged(async () => {
       const km = (values: Record<string, string>, version?: string) => new KeyMaker(parse(values, version).cfg);
       const plain = km({});
       expect(await plain.make("Key", 0, "lookup")).toEqual({ key: "Key" });
@@ -211,10 +207,8 @@ describe("memcache settings and key rules", () => {
       expect(await plain.make("a b", 0, "lookup")).toEqual({ skip: true });
       expect(await plain.make("a\x01b", 0, "lookup")).toEqual({ key: "a\x01b" });
       expect(await plain.make("\xe9t\xe9", 0, "lookup")).toEqual({ key: "\xe9t\xe9" });
-      expect(logs).toEqual([]);
       expect(await plain.make("a\tb", 0, "update")).toEqual({ skip: true });
       expect(await plain.make("", 0, "delete")).toEqual({ skip: true });
-      expect(logs).toEqual(['warning: /etc/postfix/mc.cf: skipping update for name "a\tb": name contains space']);
       const fmt = km({ key_format: "%d/%u", domain: "example.com, !bad.example.com" });
       expect(await fmt.make("User@Example.com", DictFlag.FOLD_FIX, "lookup")).toEqual({ key: "example.com/user" });
       expect(await fmt.make("user", 0, "lookup")).toEqual({ skip: true });
@@ -223,12 +217,13 @@ describe("memcache settings and key rules", () => {
       const v312 = km({}, "3.12.0");
       expect(await v312.make("a\x01b", 0, "update")).toEqual({ skip: true });
       expect(await v312.make("a\x7fb", 0, "lookup")).toEqual({ skip: true });
-      expect(logs.at(-1)).toBe('warning: /etc/postfix/mc.cf: skipping update for name "a\x01b": name contains space or controls');
       const digest = km({ key_digest: "sha256", key_format: "x-%s" }, "3.11.0");
       expect(await digest.make("a b", 0, "lookup")).toEqual({ key: new Bun.CryptoHasher("sha256").update("x-a b").digest("hex") });
-    } finally {
-      setLogSinks([{ write: (_s, l) => process.stderr.write(`proxymap: ${l}\n`) }]);
-    }
+    });
+    expect(logs).toEqual([
+      'warning: /etc/postfix/mc.cf: skipping update for name "a\tb": name contains space',
+      'warning: /etc/postfix/mc.cf: skipping update for name "a\x01b": name contains space or controls',
+    ]);
   });
 });
 
