@@ -16,10 +16,14 @@
  * and the load on the other, as bench/compare.ts does (ours then runs as
  * one process).
  *
+ * Besides lookups/s and latency, each row shows the CPU time the service's
+ * processes used per lookup (/proc/PID/stat; memcached's own not counted),
+ * a figure that other load on a shared machine disturbs much less.
+ *
  * Needs root, Postfix, memcached and dist/proxymap (npm run build). Prints
  * a table and the issue's target (>= 2x at 8 clients).
  */
-import { chmodSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PostfixInstance, type ProxymapImpl } from "../test/helpers/postfix-instance";
@@ -50,6 +54,28 @@ function pin(pid: number, cpu: string): void {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+const TICK_US = 1e6 / 100; // USER_HZ on Linux
+
+/** CPU time (user + system, µs) a process has used so far; 0 when it is gone. */
+function cpuUs(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * TICK_US;
+  } catch {
+    return 0;
+  }
+}
+
+/** Run fn; the CPU time the given processes (found again at the end: the C side may start more) used meanwhile. */
+async function withCpu<T>(pids: () => number[], fn: () => Promise<T>): Promise<{ value: T; cpu: number }> {
+  const before = new Map(pids().map((p) => [p, cpuUs(p)]));
+  const value = await fn();
+  let cpu = 0;
+  for (const p of new Set([...before.keys(), ...pids()])) cpu += Math.max(0, cpuUs(p) - (before.get(p) ?? 0));
+  return { value, cpu };
+}
+
 async function main(): Promise<void> {
   requirePostfix();
   requireOurBinary();
@@ -77,6 +103,7 @@ async function main(): Promise<void> {
     const mainCf = { proxy_read_maps: `proxy:${table}`, ...(PIN ? ONE_PROCESS : {}) };
     const impls: [string, ProxymapImpl][] = [["C", "c"], ["ours", "ours"]];
     const results: Record<string, Record<number, LoadResult[]>> = { C: {}, ours: {} };
+    const cpuPerLookup: Record<string, Record<number, number[]>> = { C: {}, ours: {} };
     for (const [name, impl] of impls) insts.set(name, await PostfixInstance.start({ impl, label: `bench-mc-${name}`, mainCf }));
     if (PIN) {
       for (const i of insts.values()) pin(i.masterPid, PIN[0]);
@@ -91,8 +118,13 @@ async function main(): Promise<void> {
       for (let r = 0; r < ROUNDS; r++) {
         const order = r % 2 === 0 ? impls : [...impls].reverse();
         for (const [name] of order) {
-          const res = await runLoad({ socket: insts.get(name)!.socket("proxymap"), table, keys, clients: n, seconds: SECONDS });
+          const inst = insts.get(name)!;
+          const { value: res, cpu } = await withCpu(
+            () => inst.servicePids("proxymap"),
+            () => runLoad({ socket: inst.socket("proxymap"), table, keys, clients: n, seconds: SECONDS }),
+          );
           (results[name][n] ??= []).push(res);
+          (cpuPerLookup[name][n] ??= []).push(res.lookups ? cpu / res.lookups : 0);
           if (res.errors) console.error(`warning: ${name} at ${n} clients: ${res.errors} error replies`);
         }
       }
@@ -100,7 +132,7 @@ async function main(): Promise<void> {
     const procs = (name: string) => insts.get(name)!.servicePids("proxymap").length;
     const lines: string[] = [];
     lines.push(`proxymap bench: memcache (${UNIX ? "UNIX socket" : "TCP"} memcached, every lookup a hit), ${NKEYS} keys, ${SECONDS} s per run, median of ${ROUNDS} alternating rounds${PIN ? `, servers and memcached on CPU ${PIN[0]}, load on CPU ${PIN[1]}` : ""}`);
-    lines.push(`clients |   C lookups/s  p50 ms  p99 ms | ours lookups/s  p50 ms  p99 ms | ratio`);
+    lines.push(`clients |   C lookups/s  p50 ms  p99 ms  cpu µs | ours lookups/s  p50 ms  p99 ms  cpu µs | ratio`);
     const rows: Record<string, unknown>[] = [];
     const fmt = (x: number, d = 0) => x.toFixed(d).padStart(9);
     let ratio8: number | undefined;
@@ -111,11 +143,14 @@ async function main(): Promise<void> {
         clients: n,
         c: { perSec: median(c.map((x) => x.perSec)), p50: median(c.map((x) => x.p50Us)) / 1000, p99: median(c.map((x) => x.p99Us)) / 1000 },
         ours: { perSec: median(o.map((x) => x.perSec)), p50: median(o.map((x) => x.p50Us)) / 1000, p99: median(o.map((x) => x.p99Us)) / 1000 },
+        cpuUs: { c: median(cpuPerLookup.C[n]), ours: median(cpuPerLookup.ours[n]) },
       };
       rows.push(row);
       const ratio = row.ours.perSec / row.c.perSec;
       if (n === 8) ratio8 = ratio;
-      lines.push(`${String(n).padStart(7)} | ${fmt(row.c.perSec).padStart(13)} ${fmt(row.c.p50, 3).slice(2)} ${fmt(row.c.p99, 3).slice(2)} | ${fmt(row.ours.perSec).padStart(14)} ${fmt(row.ours.p50, 3).slice(2)} ${fmt(row.ours.p99, 3).slice(2)} | ${ratio.toFixed(2)}x`);
+      lines.push(
+        `${String(n).padStart(7)} | ${fmt(row.c.perSec).padStart(13)} ${fmt(row.c.p50, 3).slice(2)} ${fmt(row.c.p99, 3).slice(2)} ${fmt(row.cpuUs.c, 1).slice(2)} | ${fmt(row.ours.perSec).padStart(14)} ${fmt(row.ours.p50, 3).slice(2)} ${fmt(row.ours.p99, 3).slice(2)} ${fmt(row.cpuUs.ours, 1).slice(2)} | ${ratio.toFixed(2)}x`,
+      );
     }
     lines.push(`proxymap processes at the end: C ${procs("C")}, ours ${procs("ours")}; memcached connections now: ${/curr_connections (\d+)/.exec(await mc.command("stats\r\n", /END\r\n$/))?.[1]}`);
     if (ratio8 !== undefined) lines.push(`target (issue 15): >= 2x at 8 clients: ${ratio8 >= 2 ? "met" : "NOT met"} (${ratio8.toFixed(2)}x)`);
