@@ -1,8 +1,8 @@
 /**
  * memcached.ts - a private memcached for tests, started per test run as a
  * child process in the foreground (`memcached -u memcache -l 127.0.0.1 -p
- * PORT -U 0`, or `-s SOCKET -a 0666` for a UNIX socket: memcached listens
- * on one or the other), stopped with the tests or when the test process
+ * PORT -U 0` (or -l ::1), or `-s SOCKET -a 0666` for a UNIX socket:
+ * memcached listens on one or the other), stopped with the tests or when the test process
  * exits. A missing memcached fails with the command that installs it.
  *
  * Besides start/stop/restart (same port or socket, empty cache), it speaks
@@ -23,11 +23,11 @@ const live = new Set<Memcached>();
 let exitHook = false;
 
 /** A loopback port nobody listens on right now. */
-export async function freePort(): Promise<number> {
+export async function freePort(host = "127.0.0.1"): Promise<number> {
   const srv = createServer();
   await new Promise<void>((res, rej) => {
     srv.once("error", rej);
-    srv.listen(0, "127.0.0.1", () => res());
+    srv.listen(0, host, () => res());
   });
   const addr = srv.address();
   await new Promise<void>((res) => srv.close(() => res()));
@@ -45,6 +45,8 @@ export interface Item {
 export interface MemcachedOptions {
   /** Listen on a UNIX socket (in a directory of its own) instead of loopback TCP. */
   unix?: boolean;
+  /** The loopback address to listen on (default 127.0.0.1; "::1" for IPv6). */
+  host?: "127.0.0.1" | "::1";
 }
 
 export class Memcached {
@@ -54,7 +56,12 @@ export class Memcached {
   readonly path: string | undefined;
   private stopped = true;
 
-  private constructor(port: number, dir: string | undefined) {
+  private constructor(
+    port: number,
+    dir: string | undefined,
+    /** The loopback address it listens on (TCP). */
+    readonly host = "127.0.0.1",
+  ) {
     this.port = port;
     this.dir = dir;
     this.path = dir === undefined ? undefined : join(dir, "memcached.sock");
@@ -70,7 +77,7 @@ export class Memcached {
       chmodSync(dir, 0o777);
     }
     for (let attempt = 0; ; attempt++) {
-      const m = new Memcached(opts.unix ? 0 : await freePort(), dir);
+      const m = new Memcached(opts.unix ? 0 : await freePort(opts.host), dir, opts.host);
       try {
         await m.launch();
         if (!exitHook) {
@@ -120,11 +127,12 @@ export class Memcached {
 
   /** The `memcache` setting that names this server. */
   get server(): string {
-    return this.path !== undefined ? `unix:${this.path}` : `inet:127.0.0.1:${this.port}`;
+    if (this.path !== undefined) return `unix:${this.path}`;
+    return this.host.includes(":") ? `inet:[${this.host}]:${this.port}` : `inet:${this.host}:${this.port}`;
   }
 
   private args(): string[] {
-    const where = this.path !== undefined ? ["-s", this.path, "-a", "0666"] : ["-l", "127.0.0.1", "-p", String(this.port), "-U", "0"];
+    const where = this.path !== undefined ? ["-s", this.path, "-a", "0666"] : ["-l", this.host, "-p", String(this.port), "-U", "0"];
     return ["memcached", "-u", "memcache", ...where, "-t", "2", "-m", "64"];
   }
 
@@ -197,7 +205,7 @@ export class Memcached {
    */
   command(raw: string, until: RegExp = /\r\n$/, timeoutMs = 5000): Promise<string> {
     return new Promise((resolve, reject) => {
-      const sock = this.path !== undefined ? createConnection({ path: this.path }) : createConnection({ host: "127.0.0.1", port: this.port });
+      const sock = this.path !== undefined ? createConnection({ path: this.path }) : createConnection({ host: this.host, port: this.port });
       let got = "";
       const timer = setTimeout(() => {
         sock.destroy();

@@ -418,24 +418,33 @@ lookup "${unix}" 0 "alice"
     );
   });
 
-  test("a UNIX-socket memcached", async () => {
-    const t = `memcache:${write("unix.cf", `memcache = ${mcUnix.server}\nttl = 0\n`)}`;
-    const setup = async () => {
-      await mcUnix.flush();
-      await mcUnix.set("k", "from unix");
-    };
-    await sameAsOracle(
-      `
+  for (const where of ["unix", "ipv6"] as const) {
+    test(`a memcached on ${where === "unix" ? "a UNIX socket" : "IPv6 loopback (inet:[::1]:port)"}`, async () => {
+      const server = where === "unix" ? mcUnix : await Memcached.start({ host: "::1" });
+      try {
+        const t = `memcache:${write(`${where}.cf`, `memcache = ${server.server}\nttl = 0\n`)}`;
+        const setup = async () => {
+          await server.flush();
+          await server.set("k", `from ${where}`);
+        };
+        const out = await sameAsOracle(
+          `
 option writer
 lookup "${t}" 0 "k"
 update "${t}" 0 "k2" "v2"
 lookup "${t}" 0 "k2"
 delete "${t}" 0 "k"
 `,
-      setup,
-      mcUnix,
-    );
-  });
+          setup,
+          server,
+        );
+        expect(out).toContain(`< status="0" value="from ${where}"`);
+        expect(out).toContain('< status="0" value="v2"');
+      } finally {
+        if (server !== mcUnix) await server.close();
+      }
+    });
+  }
 
   test("a key memcached refuses (over 250 bytes): one retry after retry_pause, then RETRY or the backup", async () => {
     const long = "k".repeat(260);
