@@ -429,10 +429,10 @@ for (const spec of DRIVERS) {
       test("NUL convention: a convention the request names is kept; the other one finds nothing", async () => {
         const other = spec.nullBits === F.TRY1NULL ? F.TRY0NULL : F.TRY1NULL;
         const right = await open(spec.table(), spec.nullBits!);
-        for (const [k, v] of spec.entries) expect(await dictGet(right, k, 0)).toEqual({ status: Status.OK, value: v });
+        for (const [k, v] of spec.entries) expect(await dictGet(right, k, 0)).toMatchObject({ status: Status.OK, value: v });
         expect(right.flags).toBe(spec.impl | spec.nullBits!);
         const wrong = await open(spec.table(), other);
-        for (const [k] of spec.entries) expect(await dictGet(wrong, k, 0)).toEqual({ status: Status.NOKEY, value: "" });
+        for (const [k] of spec.entries) expect(await dictGet(wrong, k, 0)).toMatchObject({ status: Status.NOKEY, value: "" });
         expect(wrong.flags).toBe(spec.impl | other);
         expect(logs).toEqual([]);
       });
@@ -444,14 +444,14 @@ for (const spec of DRIVERS) {
         const r = dictGet(d, k, 0);
         // Network tables (spec.async) answer later by design.
         expect(r instanceof Promise).toBe(spec.async === true);
-        expect(await r).toEqual({ status: Status.OK, value: v });
+        expect(await r).toMatchObject({ status: Status.OK, value: v });
       }
     });
 
     if (spec.missing !== undefined) {
       test("a missing key is NOKEY (or the type's failure)", async () => {
         const d = await open(spec.table());
-        expect(await dictGet(d, spec.missing!, 0)).toEqual({ status: spec.lookupStatus ?? Status.NOKEY, value: "" });
+        expect(await dictGet(d, spec.missing!, 0)).toMatchObject({ status: spec.lookupStatus ?? Status.NOKEY, value: "" });
         expect(logs).toEqual([]);
       });
     }
@@ -460,7 +460,7 @@ for (const spec of DRIVERS) {
       test("FOLD_FIX folds an upper-case key; without it the key is taken as is", async () => {
         const d = await open(spec.table());
         for (const [k, v] of spec.entries) {
-          expect(await dictGet(d, k.toUpperCase(), F.FOLD_FIX)).toEqual({ status: Status.OK, value: v });
+          expect(await dictGet(d, k.toUpperCase(), F.FOLD_FIX)).toMatchObject({ status: Status.OK, value: v });
           if (spec.type !== "static") expect((await dictGet(d, k.toUpperCase(), 0)).status).toBe(Status.NOKEY);
         }
       });
@@ -492,7 +492,7 @@ for (const spec of DRIVERS) {
       test("sequence is not supported: CONFIG and a warning, process goes on", async () => {
         const name = spec.table();
         const d = await open(name);
-        expect(await dictSeq(d, 0, 0)).toEqual({ status: Status.CONFIG, key: "", value: "" });
+        expect(await dictSeq(d, 0, 0)).toMatchObject({ status: Status.CONFIG, key: "", value: "" });
         expect(logs).toEqual([`warning: table ${name}: sequence operation is not supported`]);
         expect((await dictGet(d, spec.entries[0][0], 0)).status).toBe(Status.OK);
       });
@@ -501,8 +501,8 @@ for (const spec of DRIVERS) {
     test("update and delete on the write service", async () => {
       const name = spec.table();
       const d = await open(name, 0, true);
-      const put = await dictPut(d, "k", "v", 0);
-      const del = await dictDel(d, "k", 0);
+      const put = (await dictPut(d, "k", "v", 0)).status;
+      const del = (await dictDel(d, "k", 0)).status;
       if (spec.type === "fail") {
         expect([put, del]).toEqual([Status.RETRY, Status.RETRY]);
       } else if (spec.writableOps) {
@@ -528,16 +528,16 @@ for (const spec of DRIVERS) {
       test("the write service stores, finds, deletes, and then misses a key", async () => {
         const d = await open(spec.table(), 0, true);
         expect(d.flags).toBe(openFlags(spec, 0));
-        expect(await dictPut(d, "k", "v", F.DUP_REPLACE)).toBe(Status.OK);
+        expect((await dictPut(d, "k", "v", F.DUP_REPLACE)).status).toBe(Status.OK);
         // An undecided update writes the platform's convention, which then stays.
         if (spec.nullBits !== undefined) expect(d.flags & TRY_BOTH).toBe(spec.nullBits);
-        expect(await dictGet(d, "k", 0)).toEqual({ status: Status.OK, value: "v" });
-        expect(await dictPut(d, "k", "w", F.DUP_REPLACE)).toBe(Status.OK);
-        expect(await dictGet(d, "k", 0)).toEqual({ status: Status.OK, value: "w" });
-        expect(await dictDel(d, "k", 0)).toBe(Status.OK);
-        expect(await dictGet(d, "k", 0)).toEqual({ status: Status.NOKEY, value: "" });
-        expect(await dictDel(d, "k", 0)).toBe(Status.NOKEY);
-        for (const [k, v] of spec.entries) expect(await dictGet(d, k, 0)).toEqual({ status: Status.OK, value: v });
+        expect(await dictGet(d, "k", 0)).toMatchObject({ status: Status.OK, value: "v" });
+        expect((await dictPut(d, "k", "w", F.DUP_REPLACE)).status).toBe(Status.OK);
+        expect(await dictGet(d, "k", 0)).toMatchObject({ status: Status.OK, value: "w" });
+        expect((await dictDel(d, "k", 0)).status).toBe(Status.OK);
+        expect(await dictGet(d, "k", 0)).toMatchObject({ status: Status.NOKEY, value: "" });
+        expect((await dictDel(d, "k", 0)).status).toBe(Status.NOKEY);
+        for (const [k, v] of spec.entries) expect(await dictGet(d, k, 0)).toMatchObject({ status: Status.OK, value: v });
         expect(logs).toEqual([]);
       });
     }
@@ -549,8 +549,8 @@ for (const spec of DRIVERS) {
         expect(d.openStatus).toBe(Status.OK);
         expect(d.flags & F.PATTERN).toBe(F.PATTERN);
         expect(logs).toEqual([`error: ${reason}`]);
-        expect(await dictGet(d, "alpha", 0)).toEqual({ status: Status.RETRY, value: "" });
-        expect(await dictSeq(d, 0, 0)).toEqual({ status: Status.RETRY, key: "", value: "" });
+        expect(await dictGet(d, "alpha", 0)).toMatchObject({ status: Status.RETRY, value: "" });
+        expect(await dictSeq(d, 0, 0)).toMatchObject({ status: Status.RETRY, key: "", value: "" });
         expect(logs.slice(1)).toEqual([`warning: ${name} is unavailable. ${reason}`, `warning: ${name} is unavailable. ${reason}`]);
         expect(await open(name)).toBe(d);
         expect(logs.length).toBe(3);
@@ -562,7 +562,7 @@ for (const spec of DRIVERS) {
       const name = spec.table();
       const d = await open(name, F.UTF8_REQUEST);
       expect(d.flags & F.UTF8_ACTIVE).toBe(F.UTF8_ACTIVE);
-      expect(await dictGet(d, "a\xff", F.UTF8_REQUEST)).toEqual({ status: Status.NOKEY, value: "" });
+      expect(await dictGet(d, "a\xff", F.UTF8_REQUEST)).toMatchObject({ status: Status.NOKEY, value: "" });
       expect(logs).toEqual([`warning: ${label(spec, name)}: non-UTF-8 key "a\xff": malformed UTF-8 or invalid codepoint`]);
     });
 
