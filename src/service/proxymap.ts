@@ -22,7 +22,7 @@ import { msg } from "../log/msg";
 import { SEQ_FIRST, SEQ_NEXT, SERVICE_WRITE, Status } from "../protocol/constants";
 import { GREETING, UNKNOWN_REPLY, lookupReply, openReply, sequenceReply, writeReply } from "../protocol/reply";
 import type { Gen, RequestAttrs, RequestOp, Scanned } from "../protocol/scan";
-import { dictDel, dictGet, dictPut, dictSeq, openDict, changedTables, type Dict } from "../tables/dict/index";
+import { dictDel, dictGet, dictPut, dictSeq, openDict, changedTables, setMaxTables, type Dict } from "../tables/dict/index";
 import { approvedTableSet } from "./approval";
 import { ClientSession, type ClientIO, type RequestHandler, type Session } from "./session";
 import { serviceSettings, type ServiceSettings } from "./settings";
@@ -54,6 +54,7 @@ type Request = RequestAttrs & { gen: Gen };
 export function createService(opts: ServiceOptions): ProxymapService {
   const writer = opts.serviceName === SERVICE_WRITE;
   const settings = serviceSettings(opts.config, writer);
+  setMaxTables(settings.maxTables);
   const approved = approvedTableSet(opts.config, writer);
   const paramName = writer ? "proxy_write_maps" : "proxy_read_maps";
   const access = writer ? "read-write" : "read-only";
