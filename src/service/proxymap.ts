@@ -19,7 +19,7 @@
  */
 import type { MainConfig } from "../config/mainCf";
 import { msg } from "../log/msg";
-import { SEQ_FIRST, SEQ_NEXT, SERVICE_WRITE, Status } from "../protocol/constants";
+import { DictFlag, SEQ_FIRST, SEQ_NEXT, SERVICE_WRITE, Status } from "../protocol/constants";
 import { GREETING, UNKNOWN_REPLY, lookupReply, openReply, sequenceReply, writeReply } from "../protocol/reply";
 import type { Gen, RequestAttrs, RequestOp, Scanned } from "../protocol/scan";
 import { dictDel, dictGet, dictPut, dictSeq, openDict, changedTables, setMaxTables, type Dict } from "../tables/dict/index";
@@ -115,12 +115,12 @@ export function createService(opts: ServiceOptions): ProxymapService {
 
   function updateOp(r: Request) {
     if (!writer) return refuseWrite("update", r);
-    // Tables stay open between requests, so the dict layer makes every
-    // update synchronous, and a repeated key replaces the old value rather
-    // than abort (as the reference).
+    // Tables stay open between requests, so every update is synchronous,
+    // and a repeated key replaces the old value rather than abort (as the
+    // reference).
     return onTable(
       r,
-      (d) => dictPut(d, r.key, r.value, r.flags),
+      (d) => dictPut(d, r.key, r.value, r.flags | DictFlag.SYNC_UPDATE | DictFlag.DUP_REPLACE),
       (s) => writeReply(r.gen, s, 0),
       (x) => writeReply(r.gen, x.status, x.flags),
     );
@@ -130,7 +130,7 @@ export function createService(opts: ServiceOptions): ProxymapService {
     if (!writer) return refuseWrite("delete", r);
     return onTable(
       r,
-      (d) => dictDel(d, r.key, r.flags),
+      (d) => dictDel(d, r.key, r.flags | DictFlag.SYNC_UPDATE),
       (s) => writeReply(r.gen, s, 0),
       (x) => writeReply(r.gen, x.status, x.flags),
     );

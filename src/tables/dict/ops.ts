@@ -29,9 +29,9 @@ import { settle } from "./settle";
 const TRY_BITS = DictFlag.TRY0NULL | DictFlag.TRY1NULL;
 
 /** The flags word of one call (see the file comment). */
-function callFlags(d: Dict, request: number, forced: number): number {
-  if (d.gen !== "classic") return request | forced;
-  d.word = (d.word & ~RQST_MASK) | (request & RQST_MASK) | forced;
+function callFlags(d: Dict, request: number): number {
+  if (d.gen !== "classic") return request;
+  d.word = (d.word & ~RQST_MASK) | (request & RQST_MASK);
   return d.word;
 }
 
@@ -71,7 +71,7 @@ const BAD: SeqOpResult = Object.freeze({ status: Status.BAD, value: "", key: "",
 export function dictGet(d: Dict, key: string, request: number): Maybe<OpResult> {
   const t = d.table;
   if (t === undefined) return BAD;
-  const call = callFlags(d, request, 0);
+  const call = callFlags(d, request);
   return tracked(
     d,
     settle(
@@ -98,21 +98,25 @@ function write(d: Dict, op: "update" | "delete", call: number, run: () => Maybe<
   );
 }
 
-/** Store a value (proxymap_update_service): SYNC_UPDATE and DUP_REPLACE forced, as the reference. */
+/**
+ * Store a value (proxymap_update_service). The service adds SYNC_UPDATE
+ * and DUP_REPLACE to a client's request, as the reference does; a table
+ * updating its nested table (memcache's backup) passes that table's own.
+ */
 export function dictPut(d: Dict, key: string, value: string, request: number): Maybe<OpResult> {
   const t = d.table;
   if (t === undefined) return BAD;
-  const call = callFlags(d, request, DictFlag.SYNC_UPDATE | DictFlag.DUP_REPLACE);
+  const call = callFlags(d, request);
   const update = t.update;
   if (!update) return refused("update", d);
   return write(d, "update", call, () => update.call(t, key, value, call));
 }
 
-/** Delete a key (proxymap_delete_service): SYNC_UPDATE forced. */
+/** Delete a key (proxymap_delete_service; the service adds SYNC_UPDATE). */
 export function dictDel(d: Dict, key: string, request: number): Maybe<OpResult> {
   const t = d.table;
   if (t === undefined) return BAD;
-  const call = callFlags(d, request, DictFlag.SYNC_UPDATE);
+  const call = callFlags(d, request);
   const del = t.delete;
   if (!del) return refused("delete", d);
   return write(d, "delete", call, () => del.call(t, key, call));
@@ -122,7 +126,7 @@ export function dictDel(d: Dict, key: string, request: number): Maybe<OpResult> 
 export function dictSeq(d: Dict, fn: number, request: number): Maybe<SeqOpResult> {
   const t = d.table;
   if (t === undefined) return BAD;
-  const call = callFlags(d, request, 0);
+  const call = callFlags(d, request);
   const sequence = t.sequence;
   if (!sequence) return { ...refused("sequence", d), key: "" };
   return tracked(

@@ -298,9 +298,9 @@ async function ourRequest(c: Case, r: Req, expand: (s: string) => string): Promi
       return attrsOf(r, x.status, x);
     }
     case "update":
-      return attrsOf(r, (await dictPut(d, r.key, r.value, r.flags)).status, {});
+      return attrsOf(r, (await dictPut(d, r.key, r.value, r.flags | DictFlag.SYNC_UPDATE | DictFlag.DUP_REPLACE)).status, {});
     case "delete":
-      return attrsOf(r, (await dictDel(d, r.key, r.flags)).status, {});
+      return attrsOf(r, (await dictDel(d, r.key, r.flags | DictFlag.SYNC_UPDATE)).status, {});
   }
 }
 
