@@ -167,6 +167,11 @@ export interface OpenContext {
 export interface TableType {
   type: string;
   /**
+   * The type exists from this Postfix generation on (debug: 3.11): a
+   * request of an older shape naming it gets the unknown-type surrogate.
+   */
+  readonly since?: "3.11";
+  /**
    * The type is built on Postfix's "internal" in-memory table (texthash,
    * inline): there the UTF-8 layer sits inside the DEBUG logging, so debug
    * lines show the key as received, also for keys the UTF-8 layer refuses.

@@ -96,7 +96,7 @@ export function create(typeName: string, reg: string, writer: boolean, flags: nu
     return made.surrogate(why, gen === "classic" ? "config" : "retry", false);
   }
   const tt = findTableType(type);
-  if (tt === undefined) return made.surrogate(`unsupported dictionary type: ${type}`, "retry", false);
+  if (tt === undefined || (tt.since !== undefined && gen === "classic")) return made.surrogate(`unsupported dictionary type: ${type}`, "retry", false);
   let t: Maybe<Table>;
   try {
     t = tt.open({ type, name, write: writer, flags }, contextFor(gen, writer));
