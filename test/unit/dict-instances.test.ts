@@ -112,15 +112,3 @@ describe("bound on open instances", () => {
   });
 });
 
-describe("the debug: type (3.11+)", () => {
-  test("logs each operation of the table it wraps, with the call's flags; unknown to up-to-3.10 requests", async () => {
-    const d = await openDict("debug:inline:{a=1}", false, 0, "instance");
-    expect(await dictGet(d, "a", DictFlag.LOCK)).toEqual({ status: Status.OK, value: "1", flags: DictFlag.LOCK });
-    expect(await dictGet(d, "b", 0)).toMatchObject({ status: Status.NOKEY });
-    expect(logs).toEqual([`inline:{a=1} lookup: "a" = "1"`, `inline:{a=1} lookup: "b" = "not_found"`]);
-    logs = [];
-    const old = await openDict("debug:inline:{a=1}", false, 0);
-    expect(await dictGet(old, "a", 0)).toMatchObject({ status: Status.RETRY });
-    expect(logs).toEqual(["error: unsupported dictionary type: debug", "warning: debug:inline:{a=1} is unavailable. unsupported dictionary type: debug"]);
-  });
-});
