@@ -12,7 +12,7 @@ import { DictFlag, Status } from "../../src/protocol/constants";
 import {
   changedTables,
   closeAllDicts,
-  dictCacheKey,
+  registeredName,
   dictDel,
   dictGet,
   dictPut,
@@ -60,8 +60,11 @@ describe("cache keys", () => {
   });
 
   test("the key keeps only the instance bits, as the reference logs it", () => {
-    expect(dictCacheKey("hash:/tmp/x", 0)).toBe("hash:/tmp/x:");
-    expect(dictCacheKey("hash:/tmp/x", F.DEBUG | F.FOLD_FIX | F.LOCK | F.FIXED)).toBe("hash:/tmp/x:debug");
+    expect(registeredName("hash:/tmp/x", false, 0, "classic")).toBe("hash:/tmp/x:");
+    expect(registeredName("hash:/tmp/x", false, F.DEBUG | F.FOLD_FIX | F.LOCK | F.FIXED, "classic")).toBe("hash:/tmp/x:debug");
+    // From 3.11 every bit counts, with the open mode in octal (dict_make_registered_name4).
+    expect(registeredName("hash:/tmp/x", true, F.FOLD_FIX | F.LOCK, "instance")).toBe("hash:/tmp/x(102,lock|fold_fix)");
+    expect(registeredName("hash:/tmp/x", false, 0, "instance")).toBe("hash:/tmp/x(0,)");
   });
 });
 
