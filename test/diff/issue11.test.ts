@@ -26,7 +26,7 @@ import { ORACLE312_TREE, requireOracle312 } from "../helpers/oracle312";
 import { PostfixInstance } from "../helpers/postfix-instance";
 import { requireOurBinary, requirePostfix } from "../helpers/require";
 import { SocketmapServer } from "../helpers/socketmap-server";
-import { WireClient, encodeAttrs, show, type Attr } from "../helpers/wire";
+import { WireClient, encodeAttrs, type Attr } from "../helpers/wire";
 import { SERVER312_DATA, makeTables312, writeFiles312, type Tables312 } from "./corpus312";
 
 let dir = "";
@@ -54,11 +54,7 @@ async function ask(inst: PostfixInstance, reqs: (readonly Attr[] | Buffer)[]): P
   const cl = await WireClient.connect(inst.socket("proxymap"));
   const out: string[] = [];
   try {
-    for (const r of reqs) {
-      await cl.send(Buffer.isBuffer(r) ? r : encodeAttrs(r));
-      const got = await cl.readReply(5000);
-      out.push(got.kind === "reply" ? show(got.raw) : `(${got.kind})`);
-    }
+    for (const r of reqs) out.push(await cl.exchange(r));
   } finally {
     cl.close();
   }
@@ -85,7 +81,7 @@ describe("issue 11: the three defects, against the C proxymap of the same genera
     dir = mkdtempSync(join(tmpdir(), "pfx-i11-"));
     chmodSync(dir, 0o755); // proxymap runs as mail_owner
     slow = await SocketmapServer.start({ data: { slow: SERVER312_DATA, fast: SERVER312_DATA }, path: join(dir, "slow.sock"), delayMs: 50 });
-    Bun.spawnSync(["chmod", "0666", join(dir, "slow.sock")]);
+    chmodSync(join(dir, "slow.sock"), 0o666);
     tables = makeTables312(join(dir, "tables"), { sockFast: slow.table("fast"), sockSlow: slow.table("slow"), tcp: "tcp:127.0.0.1:1" });
     writeFiles312(tables);
   });
@@ -127,11 +123,7 @@ describe("issue 11: the three defects, against the C proxymap of the same genera
     const { c, ours } = await pair("3.12");
     expect(await ask(c, [a, b, open])).toEqual([wantA, wantB, wantOpen]);
     const [c1, c2] = await Promise.all([WireClient.connect(ours.socket("proxymap")), WireClient.connect(ours.socket("proxymap"))]);
-    const one = async (cl: WireClient, req: Attr[]) => {
-      await cl.send(encodeAttrs(req));
-      const r = await cl.readReply(5000);
-      return r.kind === "reply" ? show(r.raw) : `(${r.kind})`;
-    };
+    const one = (cl: WireClient, req: Attr[]) => cl.exchange(req);
     const wrong: string[] = [];
     for (let i = 0; i < 50; i++) {
       const [ra, rb] = await Promise.all([one(c1, a), one(c2, b)]);
@@ -152,11 +144,7 @@ describe("issue 11: the three defects, against the C proxymap of the same genera
     // The open's request bits (524353) plus the instance's: FIXED, UTF8_ACTIVE.
     expect(want).toBe("status|0|flags|1572945||");
     const [c1, c2] = await Promise.all([WireClient.connect(ours.socket("proxymap")), WireClient.connect(ours.socket("proxymap"))]);
-    const one = async (cl: WireClient, req: Attr[]) => {
-      await cl.send(encodeAttrs(req));
-      const r = await cl.readReply(5000);
-      return r.kind === "reply" ? show(r.raw) : `(${r.kind})`;
-    };
+    const one = (cl: WireClient, req: Attr[]) => cl.exchange(req);
     for (let i = 0; i < 20; i++) await Promise.all([one(c1, lookup311(u, 524353, 1589329, "a")), one(c2, lookup311(u, 524353, 524353, "b"))]);
     const after = await one(c1, open37);
     c1.close();

@@ -33,10 +33,10 @@ import { join } from "node:path";
 import { PostfixInstance } from "../helpers/postfix-instance";
 import { requireFile, requireOurBinary, requirePostfix } from "../helpers/require";
 import { parseList, show } from "../helpers/wire";
-import { singleLists, typeOf, type Case } from "./corpus";
+import { singleLists, type Case } from "./corpus";
 import { generatePatternCorpus, makePatternTables, startPatternServers, writePatternFiles, type PatternServers, type PatternTables } from "./patterns-corpus";
 import {
-  answeredEveryRound, caseReport, enc, isUtf8, normalStream, requireAnswering, runAll, serviceLines, splitLists, stripProbes, unorder, warningTemplate, withoutHistory,
+  answeredEveryRound, caseReport, enc, isUtf8, normalStream, requireAnswering, roundType, runAll, serviceLines, splitLists, stripProbes, unorder, warningTemplate, withoutHistory,
   type CaseResult, type List,
 } from "./runner";
 
@@ -67,13 +67,6 @@ function historyDependent(c: Case, i: number, a: List | undefined, b: List | und
   const key = /\0key\0([^\0]*)\0/.exec(req)?.[1];
   if (req.startsWith("request\0lookup\0") && key !== undefined && !isUtf8(Buffer.from(key, "latin1"))) return "UTF-8 check of an instance first opened by another case";
   return undefined;
-}
-
-/** The table type a round asks about ("?" when it names none). */
-function roundType(b: Buffer): string {
-  const p = parseList(b);
-  const t = p?.attrs.find((a) => a[0] === "table")?.[1];
-  return t === undefined ? "?" : typeOf(t) || "?";
 }
 
 const serviceLinesOf = (log: string) => serviceLines(log, (l) => l.replaceAll(tables.dir, "TABLES").replace(/127\.0\.0\.1:\d+/g, "127.0.0.1:PORT"));

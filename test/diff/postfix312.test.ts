@@ -29,7 +29,7 @@
  * self-check: everything must match). P312_REPORT=FILE writes every case.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ORACLE312_TREE, requireOracle312 } from "../helpers/oracle312";
@@ -37,10 +37,10 @@ import { PostfixInstance } from "../helpers/postfix-instance";
 import { requireOurBinary } from "../helpers/require";
 import { SocketmapServer } from "../helpers/socketmap-server";
 import { TcpTableServer } from "../helpers/tcp-server";
-import { WireClient, encodeAttrs, parseList, show } from "../helpers/wire";
-import { typeOf, type Case } from "./corpus";
+import { WireClient, encodeAttrs, parseList } from "../helpers/wire";
+import type { Case } from "./corpus";
 import { SERVER312_DATA, clientKey, generateCorpus312, makeTables312, writeFiles312, type Servers312, type Tables312 } from "./corpus312";
-import { PROBE_311, caseReport, enc, multisetDiff, normalStream, requireAnswering, runAll, serviceLines, splitLists, type CaseResult, type List } from "./runner";
+import { PROBE_311, caseReport, enc, multisetDiff, normalStream, requireAnswering, roundType, runAll, serviceLines, splitLists, type CaseResult, type List } from "./runner";
 
 const AGAINST = process.env.P312_AGAINST === "c" ? "c" : "ours";
 const SEED = Number(process.env.P312_SEED ?? 20260821);
@@ -104,12 +104,6 @@ function learnClientFlags(side: Side): Map<string, number> {
 
 const report = (c: Case) => caseReport(c, ref!.res.get(c.id), sut!.res.get(c.id), { a: "C  ", b: AGAINST === "c" ? "C2 " : "our", translatedB: false });
 
-/** The table type a round asks about ("?" when it names none). */
-function roundType(b: Buffer): string {
-  const t = parseList(b)?.attrs.find((a) => a[0] === "table")?.[1];
-  return t === undefined ? "?" : typeOf(t) || "?";
-}
-
 describe(`Postfix 3.12: the 3.12 C proxymap vs ${AGAINST === "c" ? "itself (self-check)" : "dist/proxymap"}, both in 3.12 instances`, () => {
   beforeAll(async () => {
     requireOracle312();
@@ -122,8 +116,9 @@ describe(`Postfix 3.12: the 3.12 C proxymap vs ${AGAINST === "c" ? "itself (self
       TcpTableServer.start({ data: SERVER312_DATA }),
     ]);
     servers = { fast, slow, tcp };
-    for (const f of ["fast.sock", "slow.sock"]) Bun.spawnSync(["chmod", "0666", join(serverDir, f)]);
-    Bun.spawnSync(["chmod", "0755", serverDir]);
+    // proxymap runs as mail_owner: it needs to reach the sockets.
+    for (const f of ["fast.sock", "slow.sock"]) chmodSync(join(serverDir, f), 0o666);
+    chmodSync(serverDir, 0o755);
     const s: Servers312 = { sockFast: fast.table("fast"), sockSlow: slow.table("slow"), tcp: tcp.table };
     [ref, sut] = await Promise.all([startSide("ref", "c", s), startSide(AGAINST, AGAINST, s)]);
     for (const side of [ref, sut]) for (const svc of ["proxymap", "proxywrite"]) await requireAnswering(side.inst.socket(svc), () => side.inst.log(), PROBE_311);
@@ -253,11 +248,7 @@ describe(`Postfix 3.12: the 3.12 C proxymap vs ${AGAINST === "c" ? "itself (self
     const pairReq = (side: Side, key: string, flags: number, inst: number) =>
       encodeAttrs([["request", "lookup"], ["table", side.tables.named.unionSlow], ["instance_flags", String(inst)], ["flags", String(flags)], ["key", key]]);
     const openReq = (side: Side) => encodeAttrs([["request", "open"], ["table", side.tables.named.unionSlow], ["instance_flags", "524353"]]);
-    const ask = async (cl: WireClient, req: Buffer) => {
-      await cl.send(req);
-      const r = await cl.readReply(5000);
-      return r.kind === "reply" ? show(r.raw) : `(${r.kind})`;
-    };
+    const ask = (cl: WireClient, req: Buffer) => cl.exchange(req);
     // What 3.12 answers each request alone, and the open before and after.
     const alone = await WireClient.connect(ref!.inst.socket("proxymap"));
     const wantA = await ask(alone, pairReq(ref!, "a", 1589329, 524353));

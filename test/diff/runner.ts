@@ -28,7 +28,7 @@
  * the service's log lines, the multiset difference of two logs, a case's
  * report, and the check that a service answers at all.
  */
-import { F, PROBE_REPLY, PROBE_REQUEST, type Case } from "./corpus";
+import { F, PROBE_REPLY, PROBE_REQUEST, typeOf, type Case } from "./corpus";
 import { WireClient, encodeAttrs, parseList, show, text } from "../helpers/wire";
 
 export interface CaseResult {
@@ -315,4 +315,10 @@ export function caseReport(c: Case, a: CaseResult | undefined, b: CaseResult | u
 export async function requireAnswering(socket: string, log: () => string, probe: Probe = PROBE_37): Promise<void> {
   const r = await runCase(socket, { id: -1, service: "proxymap", label: "probe", rounds: [] }, { roundMs: 30, quietMs: 150, connectMs: 10_000, translated: false, probe });
   if (!r.greeting) throw new Error(`${socket}: the service does not answer (${r.error}):\n${log().slice(-2000)}`);
+}
+
+/** The table type a request asks about ("?" when it names none). */
+export function roundType(b: Buffer): string {
+  const t = parseList(b)?.attrs.find((a) => a[0] === "table")?.[1];
+  return t === undefined ? "?" : typeOf(t) || "?";
 }
