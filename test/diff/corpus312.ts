@@ -418,3 +418,23 @@ function pickReq(pk: Pick, t: Tables312, service: Service, flagsOf: (table: stri
   if (type === "sequence") r.func = pk.weighted<() => string>([[40, () => "0"], [50, () => "1"], [10, () => pk.one(["2", "-1", "", "x"])]])();
   return r;
 }
+
+/**
+ * Requests the 3.12 C process dies on (what tame312 keeps out of the
+ * compared corpus), one case each: ours must answer every round with a
+ * status and stay up. Sent last, on the read service.
+ */
+export function deadlyCases312(t: Tables312, firstId: number): Case[] {
+  const n = t.named;
+  const one = (label: string, kill: string, r: Req): Case => ({ id: 0, service: "proxymap", label, kill, rounds: [round(r)] });
+  const cases = [
+    one("kill: hash lookup whose flags lack TRY0NULL and TRY1NULL", "panic: dict_db_lookup: no DICT_FLAG_TRY1NULL | DICT_FLAG_TRY0NULL flag", { type: "lookup", table: n.hash, inst: "0", flags: "16", key: "k000" }),
+    one("kill: lmdb lookup whose flags lack TRY0NULL and TRY1NULL", "panic: dict_lmdb_lookup: no DICT_FLAG_TRY1NULL | DICT_FLAG_TRY0NULL flag", { type: "lookup", table: n.lmdb, inst: "0", flags: "0", key: "k000" }),
+    one("kill: lmdb lookup of the empty key", "fatal: error reading lmdb:...: MDB_BAD_VALSIZE", { type: "lookup", table: n.lmdb, inst: "0", flags: "262172", key: "" }),
+    one("kill: lmdb opened with BULK_UPDATE", "fatal: ...: lock dictionary: Bad file descriptor", { type: "lookup", table: n.lmdb, inst: String(F.BULK_UPDATE), flags: "262172", key: "k000" }),
+    one("kill: instance_flags with OPEN_LOCK and LOCK", "panic: dict_open: attempt to open ... with both \"open\" lock and \"access\" lock", { type: "open", table: n.static, inst: String(F.OPEN_LOCK | F.LOCK), flags: "0" }),
+    one("kill: sequence on static", "fatal: table static:foo: sequence operation is not supported", { type: "sequence", table: n.static, inst: "0", flags: "0", func: "0" }),
+  ];
+  cases.forEach((c, i) => (c.id = firstId + i));
+  return cases;
+}

@@ -39,8 +39,8 @@ import { SocketmapServer } from "../helpers/socketmap-server";
 import { TcpTableServer } from "../helpers/tcp-server";
 import { WireClient, encodeAttrs, parseList } from "../helpers/wire";
 import type { Case } from "./corpus";
-import { SERVER312_DATA, clientKey, generateCorpus312, makeTables312, writeFiles312, type Servers312, type Tables312 } from "./corpus312";
-import { PROBE_311, caseReport, enc, multisetDiff, normalStream, requireAnswering, roundType, runAll, serviceLines, splitLists, type CaseResult, type List } from "./runner";
+import { SERVER312_DATA, clientKey, deadlyCases312, generateCorpus312, makeTables312, writeFiles312, type Servers312, type Tables312 } from "./corpus312";
+import { PROBE_311, answeredEveryRound, caseReport, enc, multisetDiff, normalStream, requireAnswering, roundType, runAll, serviceLines, splitLists, type CaseResult, type List } from "./runner";
 
 const AGAINST = process.env.P312_AGAINST === "c" ? "c" : "ours";
 const SEED = Number(process.env.P312_SEED ?? 20260821);
@@ -55,6 +55,9 @@ interface Side {
   cases: Case[];
   res: Map<number, CaseResult>;
   log: string;
+  /** The cases the 3.12 C process dies on, and their results. */
+  deaths: Case[];
+  deathRes: Map<number, CaseResult>;
 }
 
 let servers: { fast: SocketmapServer; slow: SocketmapServer; tcp: TcpTableServer } | undefined;
@@ -83,7 +86,7 @@ async function startSide(label: string, impl: "c" | "ours", s: Servers312): Prom
   // The write service (mail_owner) writes its own copies.
   const pf = PostfixInstance.postfixUser();
   for (const f of ["wdb.db", "wbt.db", "wlm.lmdb"]) chownSync(join(dir, f), pf.uid, pf.gid);
-  return { inst, tables, cases: [], res: new Map(), log: "" };
+  return { inst, tables, cases: [], res: new Map(), log: "", deaths: [], deathRes: new Map() };
 }
 
 /** Learn the client's flags from one side's answers to the opening cases (0 and 1). */
@@ -141,6 +144,11 @@ describe(`Postfix 3.12: the 3.12 C proxymap vs ${AGAINST === "c" ? "itself (self
     await Bun.sleep(400); // postlogd writes asynchronously
     ref.log = ref.inst.log();
     sut.log = sut.inst.log();
+    // Last, what kills the 3.12 C process (each death costs a restart of it).
+    for (const side of [ref, sut]) side.deaths = deadlyCases312(side.tables, side.cases.length);
+    const [da, db] = await Promise.all([runAll(ref.deaths, { ...runOpts, quietMs: 3000 }, (c) => ref!.inst.socket(c.service)), runAll(sut.deaths, { ...runOpts, quietMs: 3000 }, (c) => sut!.inst.socket(c.service))]);
+    ref.deathRes = da;
+    sut.deathRes = db;
     const rounds = ref.cases.reduce((n, c) => n + c.rounds.length, 0);
     console.log(`postfix312: ${ref.cases.length} cases, ${rounds} requests, seed ${SEED}, ${clientFlags.size} learned client flags; ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     if (process.env.P312_REPORT) writeFileSync(process.env.P312_REPORT, ref.cases.map(report).join("\n\n") + "\n");
@@ -236,6 +244,22 @@ describe(`Postfix 3.12: the 3.12 C proxymap vs ${AGAINST === "c" ? "itself (self
     console.log(`log lines: reference ${lines(ref!).length}, ours ${lines(sut!).length}; ${onlyA.length} kinds only in the reference, ${onlyB.length} only in ours`);
     if (onlyA.length || onlyB.length) console.log(`only in the reference:\n  ${onlyA.slice(0, 25).join("\n  ")}\nonly in ours:\n  ${onlyB.slice(0, 25).join("\n  ")}`);
     expect({ onlyRef: onlyA.slice(0, 25), onlyOurs: onlyB.slice(0, 25) }).toEqual({ onlyRef: [], onlyOurs: [] });
+  });
+
+  test("where the 3.12 C proxymap dies, ours answers with a status and stays up", () => {
+    const lines: string[] = [];
+    const bad: string[] = [];
+    let died = 0;
+    for (const [i, c] of ref!.deaths.entries()) {
+      const a = ref!.deathRes.get(c.id)!;
+      const b = sut!.deathRes.get(sut!.deaths[i].id)!;
+      if (a.closed) died++;
+      lines.push(`  ${a.closed ? "3.12 died" : "3.12 survived"}: ${c.label} -- ${c.kill}; ${AGAINST === "c" ? "" : `ours: ${splitLists(b.stream).lists.map((l) => enc(l).replaceAll("\0", "|")).join(" ")}`}`);
+      if (AGAINST === "ours" && !answeredEveryRound(sut!.deaths[i], b)) bad.push(caseReport(sut!.deaths[i], a, b, { a: "C  ", b: "our", translatedB: false }));
+    }
+    console.log(`deliberate differences: ${ref!.deaths.length} cases where the 3.12 C proxymap dies (${died} deaths seen):\n${lines.join("\n")}`);
+    expect(died).toBe(ref!.deaths.length);
+    expect(bad.join("\n\n")).toBe("");
   });
 
   /**
