@@ -12,7 +12,12 @@ import { DEFAULT_MAX_TABLES } from "../tables/dict/cache";
 export interface ServiceSettings {
   /** Greet new clients with protocol=proxymap_protocol (Postfix 3.6+). */
   greeting: boolean;
-  /** Reply shape when a malformed request does not show its own. */
+  /**
+   * The installed Postfix's protocol generation: "instance" (3.11+) reads
+   * every request in the 3.11 shape and answers in it, malformed ones
+   * included; "classic" (older or unknown) reads either shape and answers
+   * in the request's own (scan.ts).
+   */
   fallbackGen: Gen;
   /** Bytes one request may take before its connection is closed. */
   maxRequestSize: number;
