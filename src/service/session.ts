@@ -42,7 +42,7 @@ export interface RequestHandler {
   handle(request: Scanned): Buffer | null | Promise<Buffer | null>;
   /** How the reference names the peer in warnings: "proxymap socket". */
   readonly streamName: string;
-  /** Reply shape for requests that break off before showing theirs. */
+  /** The installed Postfix's generation: how requests are read (scanRequest's `installed`). */
   readonly fallbackGen: Gen;
   /** Largest request, in bytes, before the connection is closed. */
   readonly maxRequestSize: number;

@@ -84,9 +84,7 @@ class KeyOrder {
 }
 
 class MemcacheTable implements Table {
-  flags: number;
-  /** dict_memcache_open() does not wrap itself in DICT_DEBUG (its backup does). */
-  readonly debugWrapper = false;
+  readonly flags: number;
   update?: (key: string, value: string, flags: number) => Promise<boolean>;
   delete?: (key: string, flags: number) => Promise<boolean>;
   private readonly keys: KeyMaker;
@@ -198,6 +196,8 @@ class MemcacheTable implements Table {
 
   close(): void {
     this.client.release();
+    this.backup?.release();
+    this.cfg.domain?.close();
   }
 }
 
@@ -208,28 +208,34 @@ async function open(args: OpenArgs, ctx: OpenContext): Promise<Table> {
   const gen = installedGeneration();
   let client: McClient | undefined;
   let backup: OpenedTable | Promise<OpenedTable> | undefined;
+  const undo = () => {
+    client?.release();
+    if (backup !== undefined) void Promise.resolve(backup).then((b) => b.release());
+  };
   let cfg: McConfig;
   try {
-    cfg = readMcConfig(parser, gen, {
+    cfg = readMcConfig(parser, gen, ctx, {
       memcache: (server) => {
         client = McClient.acquire(server);
       },
-      // The reference opens it O_RDWR (without O_CREAT) on the write service.
+      // An instance of this table's own, as the reference's dict_open() of
+      // it (no registration); O_RDWR on the write service.
       backup: (table) => {
-        backup = ctx.openTable(table, flags, { write: args.write });
+        backup = ctx.openTable(table, flags, { write: args.write, private: true });
       },
     });
   } catch (err) {
-    client?.release();
+    undo();
     throw err;
   }
-  const mc = client!;
-  const opened = await backup;
   if (cfg.keyDigest && cfg.keyDigest.digest === undefined) {
-    mc.release();
+    undo();
+    cfg.domain?.close();
     throw new TableError("retry", `open ${name}: key digest ${cfg.keyDigest.name} is not available`);
   }
-  return new MemcacheTable(cfg, mc, new McOps(cfg, mc, gen), opened, flags, args);
+  const mc = client!;
+  return new MemcacheTable(cfg, mc, new McOps(cfg, mc, gen), await backup, flags, args);
 }
 
-export const memcache: TableType = { type: TYPE, open };
+/** dict_memcache_open() does not wrap itself in DICT_DEBUG (its backup does): debugLogged false. */
+export const memcache: TableType = { type: TYPE, open, debugLogged: false };

@@ -22,15 +22,14 @@
  * every case with both transcripts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { RQST_MASK } from "../../src/protocol/constants";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PostfixInstance } from "../helpers/postfix-instance";
 import { requireOurBinary, requirePostfix } from "../helpers/require";
-import { encodeAttrs, show } from "../helpers/wire";
+import { show } from "../helpers/wire";
 import { generateCorpus, makeTables, mentions311, singleLists, writeTableFiles, type Case, type TableSet } from "./corpus";
-import { describeSide, runAll, splitLists, type CaseResult, warningTemplate, answeredEveryRound } from "./runner";
+import { answeredEveryRound, caseReport, enc, isUtf8, multisetDiff, normalStream, runAll, serviceLines, warningTemplate, type CaseResult, type List } from "./runner";
 
 const AGAINST = process.env.DIFF_AGAINST === "c" ? "c" : "ours";
 const SEED = Number(process.env.DIFF_SEED ?? 20251126);
@@ -48,35 +47,6 @@ let refLog = "";
 let sutLog = "";
 
 const REPLY_SHAPE_311 = new Set(["status,flags", "status,flags,value", "status,flags,key,value"]);
-
-type List = [string, string][];
-const enc = (l: List) => encodeAttrs(l).toString("latin1");
-
-/**
- * A reply list with a sequence hit's key and value replaced by "*": the C
- * reference walks its hash tables in an order seeded per process from
- * /dev/urandom (hash_fnv), so walk order is not a property to match. The
- * pairs are kept apart and compared as sets.
- */
-function unorder(l: List, pairs: string[]): List {
-  const names = l.map((a) => a[0]).join();
-  if ((names === "status,key,value" || names === "status,flags,key,value") && l[0][1] === "0") {
-    pairs.push(`${l[l.length - 2][1]}\0${l[l.length - 1][1]}`);
-    return l.map((a, i) => (i >= l.length - 2 ? [a[0], "*"] : a));
-  }
-  return l;
-}
-
-/**
- * The request bits of a reply's flags (DICT_FLAG_RQST_MASK) are those of the
- * last request any client made on that shared table instance in that
- * process: history, not a property of the request (the issue allows them to
- * differ). The instance and implementation bits (FIXED, PATTERN,
- * MULTI_WRITER, TRY0NULL/TRY1NULL, ...) must match.
- */
-function withoutHistory(l: List): List {
-  return l.map(([n, v]) => (n === "flags" ? [n, String((Number(v) & ~RQST_MASK) >>> 0)] : [n, v]));
-}
 
 /**
  * Why a case's first differing reply may depend on what earlier cases did
@@ -104,54 +74,14 @@ function historyDependent(c: Case, i: number, ref: List | undefined, ours: List 
   return undefined;
 }
 
-function isUtf8(b: Buffer): boolean {
-  try {
-    new TextDecoder("utf-8", { fatal: true }).decode(b);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function normal(r: CaseResult): { lists: List[]; tail: string; pairs: string[] } {
-  const { lists, tail } = splitLists(r.stream);
-  const pairs: string[] = [];
-  return { lists: lists.map((l) => withoutHistory(unorder(l, pairs))), tail, pairs };
-}
-
 const sorted = (xs: string[]) => [...xs].sort().join("\n");
+const normal = (r: CaseResult) => normalStream(r, true);
 
-/** Proxymap log lines without time, host and pid: "proxymap: warning: ...". */
-function serviceLines(log: string): string[] {
-  const out: string[] = [];
-  for (const line of log.split("\n")) {
-    const m = /^\S+\s+\d+\s+[\d:]+\s+\S+\s+postfix\/(proxymap|proxywrite)\[\d+\]: (.*)$/.exec(line);
-    // Walk order is per-process random in the reference (see unorder()): drop the pair from debug lines.
-    if (m) out.push(`${m[1]}: ${m[2].replaceAll(tables.dir, "TABLES").replace(/ sequence: ".*" = ".*"$/s, " sequence: *").slice(0, 300)}`);
-  }
-  return out;
-}
+/** Proxymap log lines; walk order is per-process random in the reference (see unorder()): the pair leaves debug lines. */
+const lines = (log: string) => serviceLines(log, (l) => l.replaceAll(tables.dir, "TABLES").replace(/ sequence: ".*" = ".*"$/s, " sequence: *"));
 
-function multisetDiff(a: string[], b: string[]): { onlyA: string[]; onlyB: string[] } {
-  const count = new Map<string, number>();
-  for (const x of a) count.set(x, (count.get(x) ?? 0) + 1);
-  for (const x of b) count.set(x, (count.get(x) ?? 0) - 1);
-  const onlyA: string[] = [];
-  const onlyB: string[] = [];
-  for (const [k, v] of count) {
-    if (v > 0) onlyA.push(`${v}x ${k}`);
-    if (v < 0) onlyB.push(`${-v}x ${k}`);
-  }
-  return { onlyA, onlyB };
-}
-
-function report(c: Case, a: CaseResult | undefined, b: CaseResult | undefined): string {
-  return [
-    `case ${c.id} [${c.service}] ${c.label}${c.kill ? ` (reference dies: ${c.kill})` : ""}`,
-    describeSide("C  ", c, a, true),
-    describeSide(AGAINST === "c" ? "C2 " : "our", c, b, AGAINST === "c"),
-  ].join("\n");
-}
+const report = (c: Case, a: CaseResult | undefined, b: CaseResult | undefined) =>
+  caseReport(c, a, b, { a: "C  ", b: AGAINST === "c" ? "C2 " : "our", translatedB: AGAINST === "c" });
 
 const settle = () => Bun.sleep(400); // postlogd writes asynchronously
 
@@ -359,16 +289,16 @@ describe(`differential: C proxymap vs ${AGAINST === "c" ? "C proxymap (harness s
     const template = warningTemplate;
     // serviceLines() cuts lines at 300 characters: a cut line has lost its wording.
     const whole = (l: string) => l.length < 300;
-    const refKinds = new Set(serviceLines(refLog).filter(whole).map(template));
-    const ourKinds = new Set(serviceLines(sutLog).map(template));
+    const refKinds = new Set(lines(refLog).filter(whole).map(template));
+    const ourKinds = new Set(lines(sutLog).map(template));
     // Deliberate or history-dependent: ours reads instance_flags as the 3.11
     // shape (the 3.7 reference calls it unexpected); the UTF-8 check of a
     // shared instance is set by whichever case opened it first.
     const excused = (k: string) => k.includes("attribute instance_flags") || k.includes("non-UTF-N key");
     const missing = [...refKinds].filter((k) => !ourKinds.has(k) && !excused(k));
-    const { onlyA, onlyB } = multisetDiff(serviceLines(refLog), serviceLines(sutLog));
+    const { onlyA, onlyB } = multisetDiff(lines(refLog), lines(sutLog));
     console.log(
-      `log lines: reference ${serviceLines(refLog).length}, ours ${serviceLines(sutLog).length}; ` +
+      `log lines: reference ${lines(refLog).length}, ours ${lines(sutLog).length}; ` +
         `kinds: reference ${refKinds.size}, ours ${ourKinds.size}; multiset difference: ${onlyA.length} only in the reference, ${onlyB.length} only in ours`,
     );
     expect(missing).toEqual([]);

@@ -59,7 +59,8 @@ for (const impl of ["c", "ours"] as ProxymapImpl[]) {
       expect(banner).toContain("220 ");
       await inst.waitForLog(/full cleanup: retained=\d+ dropped=\d+ entries/, 15000, mark);
       const log = inst.logSince(mark);
-      expect(log).toMatch(/cache proxy:btree:\S+postscreen_cache full cleanup: retained=10 dropped=30 entries/);
+      // 10 kept, or 11 when the passing client was stored while the walk was still going (a busy machine).
+      expect(log).toMatch(/cache proxy:btree:\S+postscreen_cache full cleanup: retained=1[01] dropped=30 entries/);
       expect(log).not.toMatch(/warning|fatal|panic/);
 
       // proxywrite holds the cache with postscreen's OPEN_LOCK (flock exclusive,

@@ -130,7 +130,8 @@ describe("postscreen cache through proxy:memcache with a btree backup", () => {
       await inst.waitForLog(/PASS NEW \[127\.0\.0\.1\]/, 15000, mark);
       await Bun.sleep(1500);
       const log = inst.logSince(mark);
-      expect(log).toMatch(/cache proxy:memcache:\S+postscreen_cache\.cf full cleanup: retained=5 dropped=20 entries/);
+      // 5 kept, or 6 when the passing client was stored while the walk was still going.
+      expect(log).toMatch(/cache proxy:memcache:\S+postscreen_cache\.cf full cleanup: retained=[56] dropped=20 entries/);
       // postscreen's open request carries no DUP flag, so the backup (opened with it) keeps its old
       // _LAST_CACHE_CLEANUP_COMPLETED_ and warns; the reference dies there (next test).
       const problems = log.split("\n").filter((l) => /warning|fatal|panic/.test(l));

@@ -26,6 +26,7 @@
  * reference's fatal texts as TableError("config").
  */
 import { atLeast, type Generation } from "../../config/declared";
+import type { OpenContext } from "../table";
 import type { CfgParser } from "../dbCommon/cfgParser";
 import { DomainList } from "../dbCommon/domain";
 import { TemplateContext } from "../dbCommon/expand";
@@ -62,8 +63,8 @@ export interface ReadHooks {
   backup(name: string): void;
 }
 
-/** Read every setting, in the reference's order. */
-export function readMcConfig(p: CfgParser, gen: Generation, hooks: ReadHooks): McConfig {
+/** Read every setting, in the reference's order; `ctx` opens the domain list's tables. */
+export function readMcConfig(p: CfgParser, gen: Generation, ctx: OpenContext, hooks: ReadHooks): McConfig {
   const name = p.name;
   let keyDigest: McConfig["keyDigest"];
   if (atLeast(gen, 3, 11)) {
@@ -82,10 +83,10 @@ export function readMcConfig(p: CfgParser, gen: Generation, hooks: ReadHooks): M
   hooks.memcache(memcache);
   const backup = p.str("backup", null);
   if (backup !== null) hooks.backup(backup);
-  const ctx = new TemplateContext(TYPE, name);
-  ctx.parse(keyFormat, true);
+  const template = new TemplateContext(TYPE, name);
+  template.parse(keyFormat, true);
   const domainValue = p.str("domain", "")!;
-  const domain = domainValue ? DomainList.parse(name, domainValue) : undefined;
+  const domain = domainValue ? DomainList.parse(name, domainValue, ctx) : undefined;
   return {
     name,
     keyFormat,
@@ -99,7 +100,7 @@ export function readMcConfig(p: CfgParser, gen: Generation, hooks: ReadHooks): M
     maxData,
     memcache,
     backup,
-    ctx,
+    ctx: template,
     domain,
     skipControls: atLeast(gen, 3, 12),
   };
