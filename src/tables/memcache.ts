@@ -21,10 +21,10 @@
  *  - keys that are empty, outside `domain`, expand to nothing, or hold
  *    white space are skipped (memcache/key.ts).
  * The backup is opened through the OpenContext with the flags of the
- * request that opened this table, and every operation on it uses those
- * flags, as the reference's nested dict does: proxywrite's DUP_REPLACE
- * reaches the memcache layer only (so the backup's duplicate handling is
- * the first request's). Ours adds SYNC_UPDATE to the backup's updates and
+ * request that opened this table (an instance of its own), and every
+ * operation on it uses the backup's own flags word, as the reference's
+ * nested dict does: proxywrite's DUP_REPLACE reaches the memcache layer
+ * only (so the backup's duplicate handling is the first request's). Ours adds SYNC_UPDATE to the backup's updates and
  * deletes: the reference's nested btree/hash backup keeps its writes in
  * its process's cache until it exits (lost if it dies), ours is on disk
  * before the reply.
@@ -94,9 +94,8 @@ class MemcacheTable implements Table {
     private readonly cfg: McConfig,
     private readonly client: McClient,
     private readonly mc: McOps,
+    /** Opened with this table's open flags; its operations use its own flags word, as the reference's nested calls. */
     private readonly backup: OpenedTable | undefined,
-    /** The flags every backup operation uses: those of the request that opened this table. */
-    private readonly backupFlags: number,
     args: OpenArgs,
   ) {
     // Always FIXED: the reference's db_common_dict_partial() is compiled out.
@@ -126,7 +125,7 @@ class MemcacheTable implements Table {
     }
     const backup = this.backup;
     return this.order.run(key, async () => {
-      const b = await backup.lookup(name, this.backupFlags);
+      const b = await backup.lookup(name);
       const error = backupError(b);
       const value = b.status === Status.OK ? b.value : undefined;
       if (value !== undefined) await this.mc.set(key, value);
@@ -146,7 +145,7 @@ class MemcacheTable implements Table {
       let stored = set.result;
       let error: "retry" | "config" | undefined = set.failed ? "retry" : undefined;
       if (this.backup !== undefined) {
-        const b = await this.backup.update(name, value, this.backupFlags | DictFlag.SYNC_UPDATE);
+        const b = await this.backup.update(name, value, this.backup.flags | DictFlag.SYNC_UPDATE);
         stored = b.status === Status.OK;
         error = backupError(b);
       }
@@ -166,7 +165,7 @@ class MemcacheTable implements Table {
       let deleted = del.result;
       let error: "retry" | "config" | undefined = del.failed ? "retry" : undefined;
       if (this.backup !== undefined) {
-        const b = await this.backup.delete(name, this.backupFlags | DictFlag.SYNC_UPDATE);
+        const b = await this.backup.delete(name, this.backup.flags | DictFlag.SYNC_UPDATE);
         deleted = b.status === Status.OK;
         error = backupError(b);
       }
@@ -181,7 +180,7 @@ class MemcacheTable implements Table {
       msg.warn(`database ${TYPE}:${this.cfg.name}: first/next support requires backup database`);
       return undefined;
     }
-    const b = await this.backup.sequence(fn, this.backupFlags);
+    const b = await this.backup.sequence(fn);
     const error = backupError(b);
     const found = b.status === Status.OK;
     this.verbose("sequence", `key "${found ? b.key : "(not found)"}" => ${found ? b.value : error ? "(backup error)" : "(not found)"}`);
@@ -234,7 +233,7 @@ async function open(args: OpenArgs, ctx: OpenContext): Promise<Table> {
     throw new TableError("retry", `open ${name}: key digest ${cfg.keyDigest.name} is not available`);
   }
   const mc = client!;
-  return new MemcacheTable(cfg, mc, new McOps(cfg, mc, gen), await backup, flags, args);
+  return new MemcacheTable(cfg, mc, new McOps(cfg, mc, gen), await backup, args);
 }
 
 /** dict_memcache_open() does not wrap itself in DICT_DEBUG (its backup does): debugLogged false. */

@@ -280,3 +280,49 @@ export function generateMcCorpus(t: McTables, opts: { seed: number; count: numbe
   };
   return { steps, death, keys };
 }
+
+/**
+ * The 3.12 steps: requests in the 3.11 shape (instance_flags before flags),
+ * each kind once, for a 3.12 instance on each side. From 3.11 the
+ * proxymap opens a table with the request's instance flags alone, so a
+ * backup never has a DUP flag: updating an existing backup key kills the
+ * 3.12 C proxywrite as it kills 3.7's (the death case above), and these
+ * steps update only new backup keys. What 3.12 changed in memcache: keys
+ * with control characters are skipped ("name contains space or controls").
+ */
+export function generateMc312Steps(t: McTables): Step[] {
+  const steps: Step[] = [];
+  const shaped = (service: Service, request: string, table: string, inst: number, flags: number | undefined, rest: Attr[], label: string) =>
+    steps.push(
+      req(service, [["request", request], ["table", table], ["instance_flags", String(inst)], ...(flags === undefined ? [] : ([["flags", String(flags)]] as Attr[])), ...rest], `${request} ${table.slice(table.lastIndexOf("/") + 1)} ${label}`),
+    );
+  const lookup311 = (service: Service, table: string, key: string, flags = POSTMAP_Q) => shaped(service, "lookup", table, 0, flags, [["key", key]], JSON.stringify(key));
+  const update311 = (table: string, key: string, value: string) => shaped("proxywrite", "update", table, 0, 0, [["key", key], ["value", value]], JSON.stringify(key));
+  const delete311 = (table: string, key: string) => shaped("proxywrite", "delete", table, 0, 0, [["key", key]], JSON.stringify(key));
+  shaped("proxywrite", "open", t.main, 0, undefined, [], "");
+  shaped("proxymap", "open", t.main, 0, undefined, [], "");
+  for (const key of ["m1", "b1", "b1", "none", "", "sp ace", "ctl\x01key", "del\x7fkey", "\xe9t\xe9", "M3"]) lookup311("proxymap", t.main, key);
+  lookup311("proxymap", t.main, "M3", F.FOLD_FIX);
+  lookup311("proxywrite", t.nob, "b1", 0);
+  lookup311("proxymap", t.fmt, "USER@Example.COM", F.FOLD_FIX);
+  lookup311("proxymap", t.fmt, "ctl\x01@example.com", 0);
+  lookup311("proxywrite", t.down, "d1", 0);
+  update311(t.main, "new-312", "v312");
+  update311(t.main, "ctl\x01key", "never stored");
+  update311(t.main, "sp ace", "never stored");
+  update311(t.nob, "m1", "replaced in memcached");
+  update311(t.nob, "n1", "x".repeat(20000));
+  update311(t.down, "d9", "down value");
+  lookup311("proxymap", t.main, "new-312");
+  delete311(t.main, "m2");
+  delete311(t.main, "b3");
+  delete311(t.nob, "ctl\x01key");
+  shaped("proxywrite", "sequence", t.main, 0, 0, [["function", "0"]], "first");
+  shaped("proxywrite", "sequence", t.main, 0, 0, [["function", "1"]], "next");
+  shaped("proxywrite", "sequence", t.nob, 0, 0, [["function", "0"]], "first");
+  // Malformed in the 3.11 shape: a 3.7-shaped request, instance_flags missing its value's digits, an unknown request.
+  steps.push(req("proxymap", [["request", "lookup"], ["table", t.main], ["flags", "0"], ["key", "m1"]], "a 3.7-shaped lookup"));
+  steps.push(req("proxymap", [["request", "lookup"], ["table", t.main], ["instance_flags", "x"], ["flags", "0"], ["key", "m1"]], "bad instance_flags"));
+  steps.push(req("proxymap", [["request", "update"], ["table", t.main], ["instance_flags", "0"], ["flags", "0"], ["key", "m1"], ["value", "v"]], "update on the read service"));
+  return steps;
+}

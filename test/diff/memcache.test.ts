@@ -36,8 +36,9 @@ import { writeCoolFile } from "../helpers/files";
 import { Memcached } from "../helpers/memcached";
 import { PostfixInstance } from "../helpers/postfix-instance";
 import { requireOurBinary, requirePostfix } from "../helpers/require";
-import { WireClient, encodeAttrs, show } from "../helpers/wire";
-import { generateMcCorpus, mcFiles, mcTables, MC_PRELOAD, type McTables, type Service, type Step } from "./memcache-corpus";
+import { WireClient, encodeAttrs, show, type Attr } from "../helpers/wire";
+import { ORACLE312_TREE, requireOracle312 } from "../helpers/oracle312";
+import { generateMc312Steps, generateMcCorpus, mcFiles, mcTables, MC_PRELOAD, type McTables, type Service, type Step } from "./memcache-corpus";
 
 const SEED = Number(process.env.MC_SEED ?? 20261204);
 const COUNT = Number(process.env.MC_COUNT ?? 220);
@@ -150,8 +151,16 @@ function serviceLine(line: string): string | undefined {
   return `${m[1]}: ${m[2].replaceAll(tables.dir, "DIR")}`;
 }
 
+/** The request shape a side's Postfix speaks (3.12 reads every request in the 3.11 shape). */
+type Shape = "3.7" | "3.11";
+
+/** A lookup of an unapproved table named after the step: its warning marks the end of the step's log lines. */
+function markerRequest(marker: string, shape: Shape): Attr[] {
+  return [["request", "lookup"], ["table", `static:${marker}`], ...(shape === "3.11" ? ([["instance_flags", "0"]] as Attr[]) : []), ["flags", "0"], ["key", "k"]];
+}
+
 /** Play steps against one instance; after each, the reply, its log lines and the state. */
-async function play(inst: PostfixInstance, list: Step[], start: number): Promise<{ results: StepResult[]; alive: boolean }> {
+async function play(inst: PostfixInstance, list: Step[], start: number, shape: Shape): Promise<{ results: StepResult[]; alive: boolean }> {
   const tail = new LogTail(inst.maillog);
   const conns = new Map<Service, WireClient>();
   const conn = async (s: Service) => {
@@ -188,7 +197,7 @@ async function play(inst: PostfixInstance, list: Step[], start: number): Promise
       // The marker: an unapproved table's warning, logged after this step's lines.
       const marker = `__step_marker_${start + i}__`;
       const m = await conn("proxymap");
-      await m.ask([["request", "lookup"], ["table", `static:${marker}`], ["flags", "0"], ["key", "k"]], 15_000);
+      await m.ask(markerRequest(marker, shape), 15_000);
       const logs = await tail.until(marker);
       // Only the write service's updates and deletes write backups.
       if (step.kind === "request" && step.service === "proxywrite" && !step.label.startsWith("lookup")) backups = backupContents();
@@ -200,18 +209,29 @@ async function play(inst: PostfixInstance, list: Step[], start: number): Promise
   return { results, alive };
 }
 
-async function runSide(impl: "c" | "ours"): Promise<{ main: StepResult[]; death: StepResult[]; aliveAfter: boolean }> {
+interface SideOptions {
+  /** Another Postfix build to run (the 3.12 oracle tree); default the installed one. */
+  postfix?: string;
+  shape: Shape;
+  steps: Step[];
+  /** Played after steps; the reference dies on the last one. */
+  death: Step[];
+}
+
+async function runSide(impl: "c" | "ours", o: SideOptions): Promise<{ main: StepResult[]; death: StepResult[]; aliveAfter: boolean }> {
   await resetState();
   const approved = [tables.main, tables.nob, tables.fmt, tables.down, tables.death].map((t) => `proxy:${t}`).join(" ");
   const inst = await PostfixInstance.start({
     impl,
-    label: `mcdiff-${impl}`,
+    postfix: o.postfix,
+    label: `mcdiff-${impl}${o.postfix ? "-312" : ""}`,
     mainCf: { proxy_read_maps: approved, proxy_write_maps: approved, max_use: "100000" },
     proxymapMaxproc: "1",
   });
   try {
-    const main = await play(inst, steps, 0);
-    const d = await play(inst, death, steps.length);
+    const main = await play(inst, o.steps, 0, o.shape);
+    if (o.death.length === 0) return { main: main.results, death: [], aliveAfter: true };
+    const d = await play(inst, o.death, o.steps.length, o.shape);
     // After the reference's death master starts a new proxywrite; ours must simply have answered.
     const c = await WireClient.connect(inst.socket("proxywrite"), { timeoutMs: 15_000 });
     const after = await c.request([["request", "lookup"], ["table", tables.main], ["flags", "0"], ["key", "b1"]], 15_000);
@@ -242,29 +262,48 @@ function describeStep(i: number, s: Step, a: StepResult | undefined, b: StepResu
   return `step ${i}: ${what}\n${side("C  ", a)}\n${side("our", b)}`;
 }
 
+/** Step-by-step comparison: mismatches (reported), steps with the deliberate long-key wording, steps with equal state. */
+function compareSteps(list: Step[], a: StepResult[], b: StepResult[]): { bad: string[]; deliberate: number; sameState: number } {
+  const bad: string[] = [];
+  let deliberate = 0;
+  let sameState = 0;
+  for (let i = 0; i < list.length; i++) {
+    const ourLogs = b[i].logs.map((l) => (l.endsWith(OURS_LONG_SET) ? l.replace(OURS_LONG_SET, REF_LONG_SET) : l));
+    if (ourLogs.join("\n") !== b[i].logs.join("\n")) deliberate++;
+    const same = a[i].reply === b[i].reply && a[i].logs.join("\n") === ourLogs.join("\n");
+    if (a[i].state === b[i].state) sameState++;
+    if (!same || a[i].state !== b[i].state) bad.push(describeStep(i, list[i], a[i], b[i]) + (a[i].state !== b[i].state ? `\n  state differs:\n${stateDiff(a[i].state, b[i].state)}` : ""));
+  }
+  return { bad, deliberate, sameState };
+}
+
+beforeAll(async () => {
+  requirePostfix();
+  requireOurBinary();
+  const dir = mkdtempSync(join(tmpdir(), "pfx-mc-tables-"));
+  Bun.spawnSync(["chmod", "0755", dir]);
+  tables = mcTables(dir);
+  [tcp, unix] = await Promise.all([Memcached.start(), Memcached.start({ unix: true })]);
+  ({ steps, death, keys: mcKeys } = generateMcCorpus(tables, { seed: SEED, count: COUNT }));
+});
+
+afterAll(async () => {
+  await Promise.all([tcp?.close(), unix?.close()]);
+  if (tables) rmSync(tables.dir, { recursive: true, force: true });
+});
+
 describe("memcache differential: C proxymap vs dist/proxymap, memcached and backups compared after every step", () => {
   beforeAll(async () => {
-    requirePostfix();
-    requireOurBinary();
-    const dir = mkdtempSync(join(tmpdir(), "pfx-mc-tables-"));
-    Bun.spawnSync(["chmod", "0755", dir]);
-    tables = mcTables(dir);
-    [tcp, unix] = await Promise.all([Memcached.start(), Memcached.start({ unix: true })]);
-    ({ steps, death, keys: mcKeys } = generateMcCorpus(tables, { seed: SEED, count: COUNT }));
     const t0 = Date.now();
-    const c = await runSide("c");
+    const side = { shape: "3.7" as const, steps, death };
+    const c = await runSide("c", side);
     const t1 = Date.now();
-    const o = await runSide("ours");
+    const o = await runSide("ours", side);
     [ref, refDeath] = [c.main, c.death];
     [ours, oursDeath, oursAliveAfterDeath] = [o.main, o.death, o.aliveAfter];
     console.log(`memcache differential: ${steps.length} steps + ${death.length} death steps, seed ${SEED}; C ${((t1 - t0) / 1000).toFixed(1)} s, ours ${((Date.now() - t1) / 1000).toFixed(1)} s`);
     if (process.env.MC_REPORT) writeFileSync(process.env.MC_REPORT, steps.map((s, i) => describeStep(i, s, ref[i], ours[i])).join("\n\n") + "\n");
   }, 600_000);
-
-  afterAll(async () => {
-    await Promise.all([tcp?.close(), unix?.close()]);
-    if (tables) rmSync(tables.dir, { recursive: true, force: true });
-  });
 
   test("the corpus covers hits, write-backs, misses, updates, deletes, walks, malformed requests and a memcached restart", () => {
     const labels = steps.map((s) => (s.kind === "request" ? s.label.split(" ")[0] : s.kind));
@@ -282,18 +321,7 @@ describe("memcache differential: C proxymap vs dist/proxymap, memcached and back
   });
 
   test("every step: the same reply, log lines, memcached items and backup contents", () => {
-    const bad: string[] = [];
-    let deliberate = 0;
-    let sameState = 0;
-    for (let i = 0; i < steps.length; i++) {
-      const a = ref[i];
-      const b = ours[i];
-      const ourLogs = b.logs.map((l) => (l.endsWith(OURS_LONG_SET) ? l.replace(OURS_LONG_SET, REF_LONG_SET) : l));
-      if (ourLogs.join("\n") !== b.logs.join("\n")) deliberate++;
-      const same = a.reply === b.reply && a.logs.join("\n") === ourLogs.join("\n");
-      if (a.state === b.state) sameState++;
-      if (!same || a.state !== b.state) bad.push(describeStep(i, steps[i], a, b) + (a.state !== b.state ? `\n  state differs:\n${stateDiff(a.state, b.state)}` : ""));
-    }
+    const { bad, deliberate, sameState } = compareSteps(steps, ref, ours);
     console.log(`memcache differential: ${steps.length - bad.length}/${steps.length} steps identical (reply, logs, state); ${sameState} with the same state; ${deliberate} with the long-key set warning (deliberate)`);
     if (bad.length) console.log(`first mismatches (of ${bad.length}):\n${bad.slice(0, 8).join("\n\n")}`);
     expect(bad.length).toBe(0);
@@ -308,5 +336,35 @@ describe("memcache differential: C proxymap vs dist/proxymap, memcached and back
     expect(oursDeath[last].reply).toBe(show(encodeAttrs([["status", "5"]])));
     expect(oursDeath[last].logs.some((l) => l.includes("duplicate entry"))).toBe(true);
     expect(oursAliveAfterDeath).toBe(true);
+  });
+});
+
+describe("memcache differential under Postfix 3.12: its C proxymap vs dist/proxymap, 3.11-shaped requests", () => {
+  let steps312: Step[] = [];
+  let ref312: StepResult[] = [];
+  let ours312: StepResult[] = [];
+  beforeAll(async () => {
+    const tree = requireOracle312();
+    steps312 = generateMc312Steps(tables);
+    const side = { postfix: tree, shape: "3.11" as const, steps: steps312, death: [] };
+    const t0 = Date.now();
+    ref312 = (await runSide("c", side)).main;
+    const t1 = Date.now();
+    ours312 = (await runSide("ours", side)).main;
+    console.log(`memcache 3.12 differential: ${steps312.length} steps; C ${((t1 - t0) / 1000).toFixed(1)} s, ours ${((Date.now() - t1) / 1000).toFixed(1)} s (${ORACLE312_TREE})`);
+  }, 300_000);
+
+  test("every step: the same reply, log lines, memcached items and backup contents", () => {
+    const { bad } = compareSteps(steps312, ref312, ours312);
+    console.log(`memcache 3.12 differential: ${steps312.length - bad.length}/${steps312.length} steps identical`);
+    if (bad.length) console.log(`first mismatches (of ${bad.length}):\n${bad.slice(0, 8).join("\n\n")}`);
+    expect(bad.length).toBe(0);
+  });
+
+  test("3.12 skips keys with control characters (3.7 sends them)", () => {
+    const logs = ref312.flatMap((r) => r.logs);
+    expect(logs.some((l) => l.endsWith('skipping update for name "ctl?key": name contains space or controls'))).toBe(true);
+    const i = steps312.findIndex((s) => s.kind === "request" && s.label === 'lookup main.cf "ctl\\u0001key"');
+    expect(ref312[i].reply).toStartWith("status|1|");
   });
 });
