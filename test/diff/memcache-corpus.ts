@@ -286,7 +286,7 @@ export function generateMcCorpus(t: McTables, opts: { seed: number; count: numbe
  * each kind once, for a 3.12 instance on each side. From 3.11 the
  * proxymap opens a table with the request's instance flags alone, so a
  * backup never has a DUP flag: updating an existing backup key kills the
- * 3.12 C proxywrite as it kills 3.7's (the death case above), and these
+ * 3.12 C proxywrite as it kills 3.7's (mc312Death, played last), and these
  * steps update only new backup keys. What 3.12 changed in memcache: keys
  * with control characters are skipped ("name contains space or controls").
  */
@@ -325,4 +325,9 @@ export function generateMc312Steps(t: McTables): Step[] {
   steps.push(req("proxymap", [["request", "lookup"], ["table", t.main], ["instance_flags", "x"], ["flags", "0"], ["key", "m1"]], "bad instance_flags"));
   steps.push(req("proxymap", [["request", "update"], ["table", t.main], ["instance_flags", "0"], ["flags", "0"], ["key", "m1"], ["value", "v"]], "update on the read service"));
   return steps;
+}
+
+/** Played last under 3.12: an update of a key the backup has (the 3.12 C proxywrite dies on it). */
+export function mc312Death(t: McTables): Step[] {
+  return [req("proxywrite", [["request", "update"], ["table", t.main], ["instance_flags", "0"], ["flags", "0"], ["key", "b1"], ["value", "new value"]], 'update main.cf "b1" (exists in the backup)')];
 }

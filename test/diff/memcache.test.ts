@@ -38,7 +38,7 @@ import { PostfixInstance } from "../helpers/postfix-instance";
 import { requireOurBinary, requirePostfix } from "../helpers/require";
 import { WireClient, encodeAttrs, show, type Attr } from "../helpers/wire";
 import { ORACLE312_TREE, requireOracle312 } from "../helpers/oracle312";
-import { generateMc312Steps, generateMcCorpus, mcFiles, mcTables, MC_PRELOAD, type McTables, type Service, type Step } from "./memcache-corpus";
+import { generateMc312Steps, generateMcCorpus, mc312Death, mcFiles, mcTables, MC_PRELOAD, type McTables, type Service, type Step } from "./memcache-corpus";
 
 const SEED = Number(process.env.MC_SEED ?? 20261204);
 const COUNT = Number(process.env.MC_COUNT ?? 220);
@@ -343,14 +343,17 @@ describe("memcache differential under Postfix 3.12: its C proxymap vs dist/proxy
   let steps312: Step[] = [];
   let ref312: StepResult[] = [];
   let ours312: StepResult[] = [];
+  let refDeath312: StepResult[] = [];
+  let oursDeath312: StepResult[] = [];
+  let oursAlive312 = false;
   beforeAll(async () => {
     const tree = requireOracle312();
     steps312 = generateMc312Steps(tables);
-    const side = { postfix: tree, shape: "3.11" as const, steps: steps312, death: [] };
+    const side = { postfix: tree, shape: "3.11" as const, steps: steps312, death: mc312Death(tables) };
     const t0 = Date.now();
-    ref312 = (await runSide("c", side)).main;
+    ({ main: ref312, death: refDeath312 } = await runSide("c", side));
     const t1 = Date.now();
-    ours312 = (await runSide("ours", side)).main;
+    ({ main: ours312, death: oursDeath312, aliveAfter: oursAlive312 } = await runSide("ours", side));
     console.log(`memcache 3.12 differential: ${steps312.length} steps; C ${((t1 - t0) / 1000).toFixed(1)} s, ours ${((Date.now() - t1) / 1000).toFixed(1)} s (${ORACLE312_TREE})`);
   }, 300_000);
 
@@ -359,6 +362,14 @@ describe("memcache differential under Postfix 3.12: its C proxymap vs dist/proxy
     console.log(`memcache 3.12 differential: ${steps312.length - bad.length}/${steps312.length} steps identical`);
     if (bad.length) console.log(`first mismatches (of ${bad.length}):\n${bad.slice(0, 8).join("\n\n")}`);
     expect(bad.length).toBe(0);
+  });
+
+  test("an existing backup key: the 3.12 C proxywrite dies too (instance flags carry no DUP flag), ours answers CONFIG and stays up", () => {
+    console.log(`3.12 death case: C ${refDeath312[0]?.reply} (${refDeath312[0]?.logs.join(" / ")}); ours ${oursDeath312[0]?.reply} (${oursDeath312[0]?.logs.join(" / ")})`);
+    expect(refDeath312[0].reply).toBe("(closed)");
+    expect(refDeath312[0].logs.some((l) => l.includes("fatal:") && l.includes("duplicate entry"))).toBe(true);
+    expect(oursDeath312[0].reply).toStartWith("status|5|");
+    expect(oursAlive312).toBe(true);
   });
 
   test("3.12 skips keys with control characters (3.7 sends them)", () => {
