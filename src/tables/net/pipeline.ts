@@ -21,8 +21,9 @@
  * server then reads them at once and answers them in one write too.
  *
  * PipelinePool keeps a few such connections to one server: a request goes
- * to a connection with nothing in flight, else to a new one while fewer
- * than maxConnections exist, else to the least busy one.
+ * to a connection with nothing in flight, else to the least busy one while
+ * it has fewer than spreadAt in flight, else to a new one while fewer than
+ * maxConnections exist, else to the least busy one.
  *
  * Reads and logs nothing.
  */
@@ -203,6 +204,8 @@ export class Pipeline {
 export interface PipelinePoolOptions {
   /** Connections open (or opening) at once, at most. */
   maxConnections: number;
+  /** Requests in flight on each open connection before another is opened (default 1: spread at once). */
+  spreadAt?: number;
 }
 
 /** A few pipelined connections to one server, shared by every request to it. */
@@ -237,6 +240,7 @@ export class PipelinePool {
       if (c.inFlight === 0) return c;
       if (least === undefined || c.inFlight < least.inFlight) least = c;
     }
+    if (least !== undefined && least.inFlight < (this.opts.spreadAt ?? 1)) return least;
     if (this.conns.length + this.opening.length < this.opts.maxConnections) return this.connect(connectTimeoutMs);
     return least ?? this.opening[0];
   }
