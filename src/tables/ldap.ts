@@ -32,11 +32,13 @@ import { DictFlag } from "../protocol/constants";
 import { TableError, type OpenArgs, type Table, type TableType } from "./table";
 import { lowercaseAscii, validUtf8 } from "./utf8";
 import { CfgParser } from "./dbCommon/cfgParser";
-import { parseLdapConfig, TYPE, type LdapConfig } from "./ldap/config";
+import { parseLdapConfig, type LdapConfig } from "./ldap/config";
 import { unsupportedSasl } from "./ldap/sasl";
 import { acquireShare, releaseShare, type Share } from "./ldap/session";
 import { searchKey } from "./ldap/lookup";
 
+// Local, not config.ts's: the registry may load this module while config.ts is still loading.
+const TYPE = "ldap";
 const LOOKUP = "dict_ldap_lookup";
 
 class LdapTable implements Table {

@@ -61,5 +61,11 @@ export async function saslBind(conn: LdapConnection, cfg: LdapConfig, timeoutMs:
     const r = await conn.bindSasl("PLAIN", creds, timeoutMs);
     return { code: r.code };
   }
+  // The reference's SASL library would go on with a mechanism of the server's list that it has and
+  // we lack (DIGEST-MD5, SCRAM-*): we cannot follow it there.
+  const theirs = offered.filter((m) => !["EXTERNAL", "PLAIN", "ANONYMOUS", "LOGIN"].includes(m));
+  if (s.mechs.length === 0 && theirs.length > 0) {
+    return { config: `ldap:${cfg.name}: no SASL mechanism this proxymap does (${SASL_MECHANISMS.join(" and ")}) can be used on this connection; the server also offers ${theirs.join(" ")}, which this proxymap does not implement` };
+  }
   return { code: Ldap.AUTH_UNKNOWN };
 }

@@ -157,6 +157,9 @@ async function establish(cfg: LdapConfig): Promise<LdapHandle | ConnectFailure> 
         return { kind: "config", lines: [["warn", r.config]] };
       }
       rc = r.code;
+    } else if (timeoutMs === 0) {
+      // The reference waits for the bind's answer with a zero time-out: it is never there yet.
+      rc = Ldap.TIMEOUT;
     } else {
       rc = (await conn.bindSimple(cfg.bindDn, cfg.bindPw, timeoutMs)).code;
     }

@@ -93,19 +93,30 @@ function isHex(c: string | undefined): boolean {
   return c !== undefined && /^[0-9A-Fa-f]$/.test(c);
 }
 
-/** ldap_pvt_hex_unescape(): %XX undone; a bad escape empties the string; NUL ends it. */
-export function hexUnescape(s: string): string {
+/**
+ * ldap_pvt_hex_unescape() done in place, as C leaves the buffer: the
+ * unescaped text, then NUL. On a bad escape the first byte becomes NUL and
+ * the rest of the buffer keeps what the loop left there (the unescaped part
+ * so far, then the original bytes): a reader starting one byte in, as
+ * libldap does for "[v6]" hosts, sees that.
+ */
+function hexUnescapeInPlace(s: string): string {
   let out = "";
   for (let i = 0; i < s.length; i++) {
     if (s[i] !== "%") {
       out += s[i];
       continue;
     }
-    if (!isHex(s[i + 1]) || !isHex(s[i + 2])) return "";
+    if (!isHex(s[i + 1]) || !isHex(s[i + 2])) return "\0" + (out + s.slice(out.length)).slice(1);
     out += String.fromCharCode(parseInt(s.slice(i + 1, i + 3), 16));
     i += 2;
   }
-  return cstr(out);
+  return out + "\0";
+}
+
+/** ldap_pvt_hex_unescape(): %XX undone; a bad escape empties the string; NUL ends it. */
+export function hexUnescape(s: string): string {
+  return cstr(hexUnescapeInPlace(s));
 }
 
 /** ldap_str2charray(s, ","): the non-empty items between commas. */
@@ -203,7 +214,7 @@ export function parseLdapUrl(input: string, flags: number = UrlFlags.HISTORIC): 
     kludge = null;
     if (flags & UrlFlags.DEF_PORT && out.port === 0) out.port = out.scheme === "ldaps" ? 636 : 389;
   }
-  const host = hexUnescape(hostport).slice(v6 ? 1 : 0);
+  const host = cstr(hexUnescapeInPlace(hostport).slice(v6 ? 1 : 0));
   out.host = flags & UrlFlags.NOEMPTY_HOST && host === "" ? null : host;
 
   if (path === null && kludge !== null && kludge.startsWith("?")) {
