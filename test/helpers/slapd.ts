@@ -179,6 +179,8 @@ export class PrivateSlapd {
       `authz-regexp "^uid=([^,]*),cn=[^,]*,cn=auth$" "cn=$1,ou=services,${SUFFIX}"`,
       `authz-regexp "^uid=([^,]*),cn=auth$" "cn=$1,ou=services,${SUFFIX}"`,
       "threads 8",
+      // version = 2 tables bind as LDAPv2 in the reference (ours binds as v3): let both in.
+      "allow bind_v2",
       "database mdb",
       "maxsize 268435456",
       `suffix "${SUFFIX}"`,
