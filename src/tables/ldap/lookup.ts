@@ -37,8 +37,9 @@
  * `errno` (searches set their result code, a missing attribute sets a
  * decoding error).
  *
- * Ours differs on purpose: a search error other than a lost connection
- * does not close the shared connection (the reference unbinds and
+ * Ours differs on purpose: a search error does not close the shared
+ * connection unless the connection is lost or the server sent nothing at
+ * all while the search waited (the reference unbinds after any error and
  * reconnects for its next lookup; ours keeps serving the other lookups on
  * it); referrals are followed here (chase_referrals), bounded by
  * recursion_limit.
@@ -309,8 +310,9 @@ export async function searchKey(cfg: LdapConfig, share: Share, name: string): Pr
       break;
     default:
       msg.warn(`${LOOKUP}: Search error ${res.code}: ${ldapErrText(res.code)} `);
-      // The connection itself is kept unless it is gone (see the module notes).
-      if (res.code === Ldap.SERVER_DOWN || !run.handle.usable) share.invalidate(run.handle);
+      // The reference unbinds here. Ours keeps the shared connection for the other lookups on it
+      // unless it is gone, or timed out without a byte from the server (frozen, not just slow).
+      if (res.code === Ldap.SERVER_DOWN || !run.handle.usable || (res.code === Ldap.TIMEOUT && run.handle.silentFor(cfg.timeout * 1000))) share.invalidate(run.handle);
       run.error = true;
   }
   if (run.error) throw new TableError("retry", "");

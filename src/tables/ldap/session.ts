@@ -115,6 +115,11 @@ export class LdapHandle {
   get inFlight(): number {
     return this.conn?.inFlight ?? 0;
   }
+
+  /** True when the server sent nothing at all for the last `ms`: it looks frozen, not slow. */
+  silentFor(ms: number): boolean {
+    return this.conn !== undefined && Date.now() - this.conn.lastReceived >= ms;
+  }
 }
 
 /** dict_ldap_connect(): a ready handle for a table, or why there is none. */
