@@ -195,3 +195,27 @@ export const MAIL_KEYS: readonly string[] = [
   ")(uid=*",
   "x@y@example.com",
 ];
+
+/**
+ * A bulk subtree for load and slow searches: ou=bulk with `n` people
+ * (uid=uN, mailLocalAddress uN@bulk.example.com, a description to scan
+ * for). A substring filter on description has no index: slapd reads every
+ * entry, so such a search is slow while equality searches stay fast.
+ */
+export function bulkLdif(n: number): string {
+  const out = [entry(`ou=bulk,${BASE}`, [["objectClass", "organizationalUnit"], ["ou", "bulk"]])];
+  for (let i = 0; i < n; i++) {
+    out.push(
+      entry(`uid=u${i},ou=bulk,${BASE}`, [
+        ["objectClass", ["inetOrgPerson", "inetLocalMailRecipient"]],
+        ["uid", `u${i}`],
+        ["cn", `User ${i}`],
+        ["sn", `${i}`],
+        ["mail", `u${i}@bulk.example.com`],
+        ["mailLocalAddress", `u${i}@bulk.example.com`],
+        ["description", `bulk user number ${i} of ${n}, ${i % 7 === 0 ? "seventh" : "plain"} entry with some text to scan`],
+      ]),
+    );
+  }
+  return out.join("\n");
+}

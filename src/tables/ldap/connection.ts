@@ -88,6 +88,10 @@ const Op = {
   EXTENDED_RESPONSE: 0x78,
 } as const;
 
+/** Messages decoded before other work gets a turn. */
+const DRAIN_BATCH = 200;
+/** Requests in flight on one connection (slapd's conn_max_pending is 100 for anonymous sessions). */
+const MAX_IN_FLIGHT = 64;
 const OCTET_STRING = 0x04;
 const SEQUENCE = 0x30;
 const SET = 0x31;
@@ -123,7 +127,11 @@ export class LdapConnection {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private dead = false;
+  private draining = false;
   private readonly closeListeners: Array<() => void> = [];
+  private readonly waiting: Array<() => void> = [];
+  /** Requests holding a slot (sent, or about to be). */
+  private active = 0;
   /** When bytes last arrived (a server that answers nothing looks frozen). */
   lastReceived = Date.now();
   /** Security strength of the transport, as SASL sees it (0 plain TCP, 71 ldapi, TLS key bits). */
@@ -223,12 +231,25 @@ export class LdapConnection {
     this.lastReceived = Date.now();
     this.chunks.push(d);
     this.buffered += d.length;
+    if (!this.draining) this.drain();
+  }
+
+  /**
+   * Decode the complete messages received, a batch at a time: a large
+   * result (thousands of entries) must not hold the event loop, or the
+   * replies of fast searches on other connections would wait behind it.
+   */
+  private drain(): void {
+    this.draining = false;
     try {
-      for (;;) {
+      for (let n = 0; n < DRAIN_BATCH; n++) {
+        if (this.dead) return;
         const size = this.frameSize();
         if (size < 0 || this.buffered < size) return;
         this.dispatch(this.take(size));
       }
+      this.draining = true;
+      setImmediate(() => this.drain());
     } catch {
       // A message that cannot be read: libldap's decoding error; the stream is out of step.
       this.lose();
@@ -322,8 +343,39 @@ export class LdapConnection {
 
   // ---- sending ----------------------------------------------------------------------
 
+  /**
+   * Operations sent and not answered are capped: slapd closes an anonymous
+   * session that has more than 100 requests pending (conn_max_pending), so
+   * beyond MAX_IN_FLIGHT a request waits here, in order, for a free slot.
+   * Its time limit runs from when it is sent, as libldap's does.
+   */
+  private acquireSlot(): Promise<void> | undefined {
+    if (this.active < MAX_IN_FLIGHT && this.waiting.length === 0) {
+      this.active++;
+      return undefined;
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** A finished request hands its slot to the next waiting one. */
+  private releaseSlot(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+
   /** Send one request and wait for its result (or TIMEOUT / SERVER_DOWN). */
-  private request(kind: Pending["kind"], build: (w: BerWriter) => boolean | void, timeoutMs: number): Promise<{ code: number; referrals: string[]; creds?: Buffer; entries: LdapEntry[]; references: string[][] }> {
+  private async request(kind: Pending["kind"], build: (w: BerWriter) => boolean | void, timeoutMs: number): Promise<{ code: number; referrals: string[]; creds?: Buffer; entries: LdapEntry[]; references: string[][] }> {
+    const wait = this.acquireSlot();
+    if (wait) await wait;
+    try {
+      return await this.send(kind, build, timeoutMs);
+    } finally {
+      this.releaseSlot();
+    }
+  }
+
+  private send(kind: Pending["kind"], build: (w: BerWriter) => boolean | void, timeoutMs: number): Promise<{ code: number; referrals: string[]; creds?: Buffer; entries: LdapEntry[]; references: string[][] }> {
     return new Promise((resolve) => {
       if (this.dead) {
         resolve({ code: Ldap.SERVER_DOWN, referrals: [], entries: [], references: [] });
@@ -473,9 +525,9 @@ export class LdapConnection {
     });
   }
 
-  /** Operations waiting for an answer (for tests and the bench). */
+  /** Operations sent and not answered, and those waiting for a slot. */
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending.size + this.waiting.length;
   }
 }
 

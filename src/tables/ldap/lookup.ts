@@ -58,6 +58,8 @@ import { isLdapUrl, parseLdapUrl, Scope, UrlFlags, type LdapUrl } from "./url";
 
 const LOOKUP = "dict_ldap_lookup";
 const VALUES = "dict_ldap_get_values";
+/** Entries walked before other work gets a turn. */
+const YIELD_EVERY = 200;
 
 /** attrdesc_subtype(): 1 when b is a or a subtype of it (a;options), -1 for the reverse, else 0. */
 export function attrSubtype(a: string, b: string): number {
@@ -169,7 +171,10 @@ class Run {
     let isLeaf = true;
     let isTerminal = false;
     let entries = 0;
+    let seen = 0;
     for (const entry of res.entries) {
+      // A result of thousands of entries must not hold the event loop for the other lookups.
+      if (++seen % YIELD_EVERY === 0) await new Promise<void>((r) => setImmediate(r));
       if (!this.error && cfg.sizeLimit && ++entries > cfg.sizeLimit) {
         msg.warn(`${where}: ${cfg.name}: Query size limit (${cfg.sizeLimit}) exceeded`);
         this.error = true;
@@ -269,13 +274,11 @@ class Run {
  * undefined for not found; throws TableError("retry") (already logged).
  */
 export async function searchKey(cfg: LdapConfig, share: Share, name: string): Promise<string | undefined> {
-  let handle = share.current;
-  if (!handle) {
-    if (msg.verbose) msg.info(`${LOOKUP}: No existing connection for LDAP source ${cfg.name}, reopening`);
-    handle = await connectOrFail(cfg, share);
-  } else if (msg.verbose) {
-    msg.info(`${LOOKUP}: Using existing connection for LDAP source ${cfg.name}`);
+  if (msg.verbose) {
+    if (share.current) msg.info(`${LOOKUP}: Using existing connection for LDAP source ${cfg.name}`);
+    else msg.info(`${LOOKUP}: No existing connection for LDAP source ${cfg.name}, reopening`);
   }
+  const handle = await connectOrFail(cfg, share);
   const base = cfg.ctx.expand(cfg.searchBase, name, undefined, "", rfc2253Quote);
   if (base === undefined) {
     if (msg.verbose > 1) msg.info(`${LOOKUP}: ${cfg.name}: Empty expansion for ${cfg.searchBase}`);

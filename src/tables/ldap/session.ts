@@ -4,8 +4,9 @@
  *
  * Tables whose connection settings are equal (config.ts connKey: servers,
  * bind identity, TLS settings, ...) share one Share and through it one
- * connection, on which any number of searches are in flight (LDAP numbers
- * its messages). While a connection is being made, every lookup that needs
+ * connection, on which many searches are in flight (LDAP numbers its
+ * messages); while every connection has work in flight, a few more are
+ * made (Share.acquire()). While a connection is being made, every lookup that needs
  * it waits for the same attempt; when the attempt fails each of them logs
  * the reference's lines for it (as each of the reference's lookups would
  * have made and logged its own attempt) and answers RETRY.
@@ -178,34 +179,58 @@ async function establish(cfg: LdapConfig): Promise<LdapHandle | ConnectFailure> 
   return handle;
 }
 
-/** The connection state tables with one connection key share. */
+/** Connections one Share may hold: more only while all are busy (see acquire()). */
+export const POOL_SIZE = 4;
+
+/**
+ * The connections tables with one connection key share: usually one, with
+ * many searches in flight on it. Replies on one connection come in one byte
+ * stream, so a search with a large result delays the replies queued behind
+ * it; when every connection has work in flight, another one is made (up to
+ * POOL_SIZE) and a lookup takes the least busy one.
+ */
 export class Share {
-  private handle: LdapHandle | undefined;
+  private handles: LdapHandle[] = [];
   private connecting: Promise<LdapHandle | ConnectFailure> | undefined;
+  private growing: Promise<LdapHandle | undefined> | undefined;
   private readonly referral = new Map<string, LdapHandle>();
   refs = 0;
 
   constructor(readonly key: string) {}
 
-  /** The usable handle, if one exists now (no waiting). */
-  get current(): LdapHandle | undefined {
-    return this.handle?.usable ? this.handle : undefined;
+  private usable(): LdapHandle[] {
+    this.handles = this.handles.filter((h) => h.usable);
+    return this.handles;
   }
 
-  /** A usable handle, made (once, for all waiting lookups) when there is none. */
+  /** The least busy usable connection, if there is one now (no waiting). */
+  get current(): LdapHandle | undefined {
+    let best: LdapHandle | undefined;
+    for (const h of this.usable()) if (!best || h.inFlight < best.inFlight) best = h;
+    return best;
+  }
+
+  /**
+   * A usable connection: the least busy one; a new one when there is none
+   * (one attempt for all waiting lookups; its failure is theirs) or when all
+   * are busy and the pool may grow (a failure to grow is silent: the busy
+   * ones serve).
+   */
   async acquire(cfg: LdapConfig): Promise<LdapHandle | ConnectFailure> {
-    const h = this.current;
-    if (h) return h;
+    const best = this.current;
+    if (!best) return this.first(cfg);
+    if (best.inFlight === 0 || this.handles.length >= POOL_SIZE) return best;
+    return (await this.grow(cfg)) ?? this.current ?? best;
+  }
+
+  private first(cfg: LdapConfig): Promise<LdapHandle | ConnectFailure> {
     if (!this.connecting) {
       const attempt = establish(cfg);
       this.connecting = attempt;
       attempt.then(
         (r) => {
           if (this.connecting === attempt) this.connecting = undefined;
-          if (r instanceof LdapHandle) {
-            if (this.refs > 0) this.handle = r;
-            else r.close();
-          }
+          if (r instanceof LdapHandle) this.adopt(r);
         },
         () => {
           if (this.connecting === attempt) this.connecting = undefined;
@@ -215,10 +240,39 @@ export class Share {
     return this.connecting;
   }
 
-  /** Drop a handle that failed (the reference's unbind); the next acquire() makes a new one. */
+  private grow(cfg: LdapConfig): Promise<LdapHandle | undefined> {
+    if (!this.growing) {
+      const attempt = establish(cfg).then(
+        (r) => (r instanceof LdapHandle && this.adopt(r) ? r : undefined),
+        () => undefined,
+      );
+      this.growing = attempt;
+      attempt.finally(() => {
+        if (this.growing === attempt) this.growing = undefined;
+      });
+    }
+    return this.growing;
+  }
+
+  /** Keep a new connection, unless every table let go meanwhile. */
+  private adopt(h: LdapHandle): boolean {
+    if (this.refs <= 0) {
+      h.close();
+      return false;
+    }
+    this.handles.push(h);
+    return true;
+  }
+
+  /** Drop a connection that failed (the reference's unbind); the next acquire() makes a new one if need be. */
   invalidate(h: LdapHandle): void {
-    if (this.handle === h) this.handle = undefined;
+    this.handles = this.handles.filter((x) => x !== h);
     h.close();
+  }
+
+  /** Connections held (tests). */
+  get size(): number {
+    return this.usable().length;
   }
 
   /** An anonymous handle for following a referral to `url` (one per server). */
@@ -239,8 +293,8 @@ export class Share {
   }
 
   close(): void {
-    this.handle?.close();
-    this.handle = undefined;
+    for (const h of this.handles) h.close();
+    this.handles = [];
     for (const h of this.referral.values()) h.close();
     this.referral.clear();
   }
