@@ -32,7 +32,7 @@ import { msg } from "../log/msg";
 import { applyLogChoice, configuredLogChoice, loggingEnteredJail } from "../log/setup";
 import { stderrSink } from "../log/stderrSink";
 import { createService, type ProxymapService } from "../service/proxymap";
-import { setUtf8Enabled } from "../tables/dict";
+import { setUtf8Enabled } from "../tables/utf8";
 import { setTableMainConfig } from "../tables/dbCommon/mainConfig";
 import { preloadLibc, setsid, strerror, unixListen } from "../sys/libc";
 import { MasterStatus, MASTER_LISTEN_FD } from "./masterStatus";

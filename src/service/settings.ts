@@ -7,6 +7,7 @@ import { mailVersion, type MainConfig } from "../config/mainCf";
 import { parseTimeSeconds } from "../config/timeValue";
 import { msg } from "../log/msg";
 import type { Gen } from "../protocol/scan";
+import { DEFAULT_MAX_TABLES } from "../tables/dict/cache";
 
 export interface ServiceSettings {
   /** Greet new clients with protocol=proxymap_protocol (Postfix 3.6+). */
@@ -17,6 +18,8 @@ export interface ServiceSettings {
   maxRequestSize: number;
   /** How long one request may wait on its table (daemon_timeout). */
   requestTimeoutMs: number;
+  /** Open table instances kept before the least recently used is closed. */
+  maxTables: number;
 }
 
 const DEFAULT_MAX_REQUEST = 1 << 20;
@@ -35,6 +38,7 @@ export function serviceSettings(config: MainConfig, _writer: boolean): ServiceSe
     greeting: greetingSetting(config.get("proxymap_protocol_greeting"), version),
     fallbackGen: atLeast(version, 3, 11) ? "instance" : "classic",
     maxRequestSize: positiveInt(config, "proxymap_max_request_size", DEFAULT_MAX_REQUEST),
+    maxTables: positiveInt(config, "proxymap_max_tables", DEFAULT_MAX_TABLES),
     requestTimeoutMs:
       1000 * (parseTimeSeconds(config.get("daemon_timeout")) ?? DEFAULT_DAEMON_TIMEOUT_S),
   };

@@ -32,8 +32,6 @@ export function utf8LayerFor(openFlags: number): boolean {
 
 export class InternalTable implements Table {
   flags: number;
-  /** dict_open3() put the UTF-8 layer on the inner table, inside DEBUG. */
-  readonly utf8Inside = true;
   private readonly map = new Map<string, string>();
   /** Distinct keys in first-insertion order (for the htable listing order). */
   private readonly inserted: string[] = [];

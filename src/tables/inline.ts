@@ -69,4 +69,4 @@ function open(args: OpenArgs): Table {
   return table;
 }
 
-export const inline: TableType = { type: TYPE, open };
+export const inline: TableType = { type: TYPE, open, utf8Inside: true };

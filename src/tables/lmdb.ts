@@ -40,7 +40,7 @@ import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { TableError, settledIf, type OpenArgs, type Out, type Table, type TableType } from "./table";
 import { LmdbError, MAX_KEY_SIZE, MDB_BAD_VALSIZE, MDB_KEYEXIST, Slmdb, mdbText } from "./lmdb/slmdb";
 import { LOCK_EXCLUSIVE, LOCK_NONE, LOCK_SHARED } from "./lmdb/fcntl";
 import { loadLmdb, lmdbLoaded } from "./lmdb/native";
@@ -97,35 +97,30 @@ class LmdbTable implements Table {
     }
   }
 
-  lookup(key: string, flags: number): string | undefined {
+  /** A hit with TRY1NULL (key + NUL) or TRY0NULL (bare key) fixes the convention in the call's flags. */
+  lookup(key: string, flags: number): Out<string | undefined> {
     const name = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
     const k = bytes(name + "\0");
-    if (k.length - 1 > MAX_KEY_SIZE || (k.length > MAX_KEY_SIZE && (this.flags & DictFlag.TRY0NULL) === 0)) return undefined;
+    if (k.length - 1 > MAX_KEY_SIZE || (k.length > MAX_KEY_SIZE && (flags & DictFlag.TRY0NULL) === 0)) return undefined;
     return this.locked(flags, LOCK_SHARED, "error reading", () => {
-      if (this.flags & DictFlag.TRY1NULL && k.length <= MAX_KEY_SIZE) {
+      if (flags & DictFlag.TRY1NULL && k.length <= MAX_KEY_SIZE) {
         const v = this.db.get(k);
-        if (v !== undefined) {
-          this.flags &= ~DictFlag.TRY0NULL;
-          return cString(v);
-        }
+        if (v !== undefined) return settledIf(cString(v), flags, flags & ~DictFlag.TRY0NULL);
       }
-      if (this.flags & DictFlag.TRY0NULL && k.length > 1) {
+      if (flags & DictFlag.TRY0NULL && k.length > 1) {
         const v = this.db.get(k.subarray(0, k.length - 1));
-        if (v !== undefined) {
-          this.flags &= ~DictFlag.TRY1NULL;
-          return cString(v);
-        }
+        if (v !== undefined) return settledIf(cString(v), flags, flags & ~DictFlag.TRY1NULL);
       }
       return undefined;
     });
   }
 
-  update(key: string, value: string, flags: number): boolean {
+  update(key: string, value: string, flags: number): Out<boolean> {
     if (!this.db.write) throw new TableError("config", `table ${this.label}: update operation is not supported`);
     const name = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
     // Undecided: append the NUL, as the reference does on this platform.
-    if ((this.flags & TRY_BOTH) === TRY_BOTH) this.flags &= ~DictFlag.TRY0NULL;
-    const nul = this.flags & DictFlag.TRY1NULL ? "\0" : "";
+    const after = (flags & TRY_BOTH) === TRY_BOTH ? flags & ~DictFlag.TRY0NULL : flags;
+    const nul = after & DictFlag.TRY1NULL ? "\0" : "";
     const k = bytes(name + nul);
     if (k.length > MAX_KEY_SIZE || k.length === 0) {
       throw new TableError("config", `error updating ${this.label}: ${mdbText(new LmdbError(MDB_BAD_VALSIZE, ""))}`);
@@ -141,26 +136,20 @@ class LmdbTable implements Table {
         } else {
           throw new TableError("config", `${this.label}: duplicate entry: "${name}"`);
         }
-        return false;
+        return settledIf(false, flags, after);
       }
-      return true;
+      return settledIf(true, flags, after);
     });
   }
 
-  delete(key: string, flags: number): boolean {
+  delete(key: string, flags: number): Out<boolean> {
     if (!this.db.write) throw new TableError("config", `table ${this.label}: delete operation is not supported`);
     const name = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
     const k = bytes(name + "\0");
     if (k.length - 1 > MAX_KEY_SIZE) return false;
     return this.locked(flags, LOCK_EXCLUSIVE, "error deleting from", () => {
-      if (this.flags & DictFlag.TRY1NULL && k.length <= MAX_KEY_SIZE && this.db.del(k)) {
-        this.flags &= ~DictFlag.TRY0NULL;
-        return true;
-      }
-      if (this.flags & DictFlag.TRY0NULL && k.length > 1 && this.db.del(k.subarray(0, k.length - 1))) {
-        this.flags &= ~DictFlag.TRY1NULL;
-        return true;
-      }
+      if (flags & DictFlag.TRY1NULL && k.length <= MAX_KEY_SIZE && this.db.del(k)) return settledIf(true, flags, flags & ~DictFlag.TRY0NULL);
+      if (flags & DictFlag.TRY0NULL && k.length > 1 && this.db.del(k.subarray(0, k.length - 1))) return settledIf(true, flags, flags & ~DictFlag.TRY1NULL);
       return false;
     });
   }

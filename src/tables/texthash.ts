@@ -128,4 +128,4 @@ function open(args: OpenArgs): Table | Promise<Table> {
   }, `pausing to let file ${path} cool down`);
 }
 
-export const texthash: TableType = { type: TYPE, open };
+export const texthash: TableType = { type: TYPE, open, utf8Inside: true };

@@ -38,7 +38,7 @@
 import { closeSync, fstatSync, openSync, statSync, constants as fsc } from "node:fs";
 import { DictFlag } from "../../protocol/constants";
 import { msg } from "../../log/msg";
-import { TableError, type OpenArgs, type Table, type TableType } from "../table";
+import { TableError, settledIf, type Maybe, type OpenArgs, type Out, type Table, type TableType } from "../table";
 import { lowercaseAscii } from "../utf8";
 import { cString } from "../strings";
 import { BdbHandle, BdbCallError, type BdbType } from "./handle";
@@ -274,42 +274,37 @@ export class BdbTable implements Table {
 
   // ------------------------------------------------------------ operations
 
-  lookup(key: string, flags: number): string | undefined | Promise<string | undefined> {
+  /** A hit with TRY1NULL (key + NUL) or TRY0NULL (bare key) fixes the convention in the call's flags. */
+  lookup(key: string, flags: number): Maybe<Out<string | undefined>> {
     if (flags & DictFlag.FOLD_FIX) key = lowercaseAscii(key);
     const k = bytes(cString(key));
     const len = k.length - 1;
-    return this.locked(flags, "shared", () => {
+    return this.locked(flags, "shared", (): Out<string | undefined> => {
       const h = this.ready(flags);
-      if (this.flags & DictFlag.TRY1NULL) {
+      if (flags & DictFlag.TRY1NULL) {
         const rc = h.get(k, len + 1);
-        if (rc === 0) {
-          this.flags &= ~DictFlag.TRY0NULL;
-          return cString(h.value());
-        }
+        if (rc === 0) return settledIf(cString(h.value()), flags, flags & ~DictFlag.TRY0NULL);
         if (isFatal(rc)) this.fail(rc, `error reading ${this.dbPath}`);
       }
-      if (this.flags & DictFlag.TRY0NULL) {
+      if (flags & DictFlag.TRY0NULL) {
         const rc = h.get(k, len);
-        if (rc === 0) {
-          this.flags &= ~DictFlag.TRY1NULL;
-          return cString(h.value());
-        }
+        if (rc === 0) return settledIf(cString(h.value()), flags, flags & ~DictFlag.TRY1NULL);
         if (isFatal(rc)) this.fail(rc, `error reading ${this.dbPath}`);
       }
       return undefined;
     });
   }
 
-  update(key: string, value: string, flags: number): boolean | Promise<boolean> {
+  update(key: string, value: string, flags: number): Maybe<Out<boolean>> {
     if (flags & DictFlag.FOLD_FIX) key = lowercaseAscii(key);
     key = cString(key);
     const k = bytes(key);
     const v = bytes(cString(value));
-    return this.locked(flags, "exclusive", () => {
+    return this.locked(flags, "exclusive", (): Out<boolean> => {
       const h = this.ready(flags);
       // Undecided: Postfix on Linux stores the NUL byte.
-      if ((this.flags & TRY_BOTH) === TRY_BOTH) this.flags &= ~DictFlag.TRY0NULL;
-      const extra = this.flags & DictFlag.TRY1NULL ? 1 : 0;
+      const after = (flags & TRY_BOTH) === TRY_BOTH ? flags & ~DictFlag.TRY0NULL : flags;
+      const extra = after & DictFlag.TRY1NULL ? 1 : 0;
       const rc = h.put(k, k.length - 1 + extra, v, v.length - 1 + extra, (flags & DictFlag.DUP_REPLACE) === 0);
       if (isFatal(rc)) this.fail(rc, `error writing ${this.dbPath}`);
       const stored = rc === 0;
@@ -324,29 +319,30 @@ export class BdbTable implements Table {
         }
       }
       if (flags & DictFlag.SYNC_UPDATE) this.sync(h);
-      return stored;
+      return settledIf(stored, flags, after);
     });
   }
 
-  delete(key: string, flags: number): boolean | Promise<boolean> {
+  delete(key: string, flags: number): Maybe<Out<boolean>> {
     if (flags & DictFlag.FOLD_FIX) key = lowercaseAscii(key);
     const k = bytes(cString(key));
     const len = k.length - 1;
-    return this.locked(flags, "exclusive", () => {
+    return this.locked(flags, "exclusive", (): Out<boolean> => {
       const h = this.ready(flags);
       let rc = DB_CONST.DB_NOTFOUND as number;
-      if (this.flags & DictFlag.TRY1NULL) {
+      let after = flags;
+      if (flags & DictFlag.TRY1NULL) {
         rc = h.del(k, len + 1);
         if (isFatal(rc)) this.fail(rc, `error deleting from ${this.dbPath}`);
-        if (rc === 0) this.flags &= ~DictFlag.TRY0NULL;
+        if (rc === 0) after = flags & ~DictFlag.TRY0NULL;
       }
-      if (rc !== 0 && this.flags & DictFlag.TRY0NULL) {
+      if (rc !== 0 && flags & DictFlag.TRY0NULL) {
         rc = h.del(k, len);
         if (isFatal(rc)) this.fail(rc, `error deleting from ${this.dbPath}`);
-        if (rc === 0) this.flags &= ~DictFlag.TRY1NULL;
+        if (rc === 0) after = flags & ~DictFlag.TRY1NULL;
       }
       if (flags & DictFlag.SYNC_UPDATE) this.sync(h);
-      return rc === 0;
+      return settledIf(rc === 0, flags, after);
     });
   }
 

@@ -9,8 +9,8 @@
  * start with '#' skipped; an unreadable file is logged as an error and
  * becomes a "non-existent:/file/name" pattern whose every use fails with a
  * temporary error); "type:table" matches when the domain is a key of that
- * table (opened read-only through the dict layer with the reference's
- * flags lock,utf8_request); anything else is a literal, compared after
+ * table (opened read-only through the OpenContext, registered under its
+ * name as match_list does, with the reference's flags lock,utf8_request); anything else is a literal, compared after
  * case folding. The first item that matches decides.
  *
  * A key is eligible when it has an '@' with a non-empty local part before
@@ -31,10 +31,9 @@
 import { readFileSync } from "node:fs";
 import { msg } from "../../log/msg";
 import { DictFlag, Status } from "../../protocol/constants";
-import { dictGet, openDict } from "../dict";
 import { errnoText } from "../errno";
 import { CHARS_COMMA_SP, tokensQ } from "../strings";
-import { TableError } from "../table";
+import { TableError, type Maybe, type OpenContext, type OpenedTable } from "../table";
 import { casefold } from "../utf8";
 
 const DICT_FLAGS = DictFlag.LOCK | DictFlag.UTF8_REQUEST;
@@ -46,20 +45,35 @@ export type DomainCheck = "match" | "nomatch" | "retry" | "config";
 
 type Pattern =
   | { kind: "literal"; negate: boolean; text: string }
-  | { kind: "table"; negate: boolean; table: string }
+  | { kind: "table"; negate: boolean; table: string; opened?: Maybe<OpenedTable> }
   | { kind: "nofile"; negate: boolean; path: string; reason: string };
 
 export class DomainList {
   private constructor(
     private readonly pname: string,
     private readonly patterns: Pattern[],
+    private readonly ctx: OpenContext,
   ) {}
 
-  /** string_list_init(): parse the `domain` value of table NAME. */
-  static parse(pname: string, value: string): DomainList {
+  /**
+   * string_list_init(): parse the `domain` value of table NAME. Its
+   * type:table items are opened through ctx on first use.
+   */
+  static parse(pname: string, value: string, ctx: OpenContext): DomainList {
     const patterns: Pattern[] = [];
     parseInto(pname, value, true, patterns);
-    return new DomainList(pname, patterns);
+    return new DomainList(pname, patterns, ctx);
+  }
+
+  /** The owning table closes: let go of the tables opened for the list. */
+  close(): void {
+    for (const p of this.patterns) {
+      if (p.kind !== "table" || p.opened === undefined) continue;
+      const opened = p.opened;
+      p.opened = undefined;
+      if (opened instanceof Promise) opened.then((t) => t.release(), () => undefined);
+      else opened.release();
+    }
   }
 
   /** db_common_check_domain() for a lookup key. */
@@ -83,17 +97,17 @@ export class DomainList {
         msg.warn(`${this.pname}: ${NOFILE}:${p.path}: table lookup problem`);
         return "retry";
       }
-      return this.matchTable(p.table, match, domain, i);
+      return this.matchTable(p, match, domain, i);
     }
     return "nomatch";
   }
 
-  private async matchTable(table: string, match: boolean, domain: string, index: number): Promise<DomainCheck> {
-    const d = await openDict(table, false, DICT_FLAGS);
-    const r = await dictGet(d, domain, DICT_FLAGS);
+  private async matchTable(p: Pattern & { kind: "table" }, match: boolean, domain: string, index: number): Promise<DomainCheck> {
+    p.opened ??= this.ctx.openTable(p.table, DICT_FLAGS);
+    const r = await (await p.opened).lookup(domain);
     if (r.status === Status.OK) return match ? "match" : "nomatch";
     if (r.status !== Status.NOKEY) {
-      msg.warn(`${this.pname}: ${table}: table lookup problem`);
+      msg.warn(`${this.pname}: ${p.table}: table lookup problem`);
       return r.status === Status.CONFIG ? "config" : "retry";
     }
     return this.matchFrom(domain, index + 1);
