@@ -29,7 +29,7 @@
  */
 import { msg } from "../log/msg";
 import { DictFlag } from "../protocol/constants";
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { TableError, type OpenArgs, type OpenContext, type Table, type TableType } from "./table";
 import { lowercaseAscii, validUtf8 } from "./utf8";
 import { CfgParser } from "./dbCommon/cfgParser";
 import { parseLdapConfig, type LdapConfig } from "./ldap/config";
@@ -42,7 +42,7 @@ const TYPE = "ldap";
 const LOOKUP = "dict_ldap_lookup";
 
 class LdapTable implements Table {
-  flags: number;
+  readonly flags: number;
   private closed = false;
 
   constructor(
@@ -81,14 +81,15 @@ class LdapTable implements Table {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.cfg.domain?.close();
     releaseShare(this.share);
   }
 }
 
-async function open(args: OpenArgs): Promise<Table> {
+async function open(args: OpenArgs, ctx: OpenContext): Promise<Table> {
   if (args.write) throw new TableError("retry", `${TYPE}:${args.name} map requires O_RDONLY access mode`);
   const parser = await CfgParser.open(args.name);
-  const cfg = parseLdapConfig(parser);
+  const cfg = parseLdapConfig(parser, ctx);
   const refused = unsupportedSasl(cfg);
   if (refused) throw new TableError("config", refused);
   if (cfg.version === 2) msg.info(`${TYPE}:${cfg.name}: version = 2: this proxymap speaks LDAP version 3 only; it binds and searches as version 3`);

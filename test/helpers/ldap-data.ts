@@ -219,3 +219,16 @@ export function bulkLdif(n: number): string {
   }
   return out.join("\n");
 }
+
+/**
+ * The conformance suite's two entries (alpha = "1", beta = "two words"),
+ * keyed by labeledURI (case-exact matching, so only FOLD_FIX finds them
+ * under upper-case keys) with the value in description.
+ */
+export function conformanceLdif(): string {
+  const out = [entry(`ou=conformance,${BASE}`, [["objectClass", "organizationalUnit"], ["ou", "conformance"]])];
+  for (const [k, v] of [["alpha", "1"], ["beta", "two words"]]) {
+    out.push(entry(`cn=${k},ou=conformance,${BASE}`, [["objectClass", ["applicationProcess", "labeledURIObject"]], ["cn", k], ["labeledURI", k], ["description", v]]));
+  }
+  return out.join("\n");
+}

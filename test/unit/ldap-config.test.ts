@@ -25,7 +25,9 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Status } from "../../src/protocol/constants";
-import { closeAllDicts } from "../../src/tables/dict";
+import { closeAllDicts, openContext } from "../../src/tables/dict";
+
+const OPEN_CONTEXT = openContext("classic", false);
 import { CfgParser } from "../../src/tables/dbCommon/cfgParser";
 import { parseLdapConfig } from "../../src/tables/ldap/config";
 import { writeCoolFile } from "../helpers/files";
@@ -179,7 +181,7 @@ describe("parsed settings", () => {
       ["leaf_result_attribute", "mailRoutingAddress"],
       ["terminal_result_attribute", "x-terminal"],
     ]));
-    const c = parseLdapConfig(p);
+    const c = parseLdapConfig(p, OPEN_CONTEXT);
     expect(c.attrs).toEqual(["x-terminal", "mailRoutingAddress", "mail", "mailHost", "member", "memberURL"]);
     expect([c.numTerminal, c.numLeaf, c.numAttributes]).toEqual([1, 1, 4]);
     expect(c.version).toBe(3);
@@ -189,13 +191,13 @@ describe("parsed settings", () => {
 
   test("server_host entries become URLs; the port applies to bare hosts only", () => {
     const p = CfgParser.fromValues("t", new Map([["server_host", "a, b:1234 ldaps://c/ ldapi://%2Fx"], ["server_port", "3890"]]));
-    const c = parseLdapConfig(p);
+    const c = parseLdapConfig(p, OPEN_CONTEXT);
     expect(c.urls).toEqual(["ldap://a:3890", "ldap://b:1234", "ldaps://c/", "ldapi://%2Fx"]);
     expect(c.ldapSsl).toBe(true);
   });
 
   test("connection keys: equal settings share, a different bind or TLS setting does not; search settings do not matter", () => {
-    const key = (m: Record<string, string>) => parseLdapConfig(CfgParser.fromValues("t", new Map(Object.entries({ server_host: "h", ...m })))).connKey;
+    const key = (m: Record<string, string>) => parseLdapConfig(CfgParser.fromValues("t", new Map(Object.entries({ server_host: "h", ...m }))), OPEN_CONTEXT).connKey;
     expect(key({ search_base: "a", timeout: "5", size_limit: "3" })).toBe(key({ search_base: "b", scope: "one" }));
     expect(key({ bind_dn: "cn=x" })).not.toBe(key({ bind_dn: "cn=y" }));
     expect(key({ bind: "no", bind_dn: "cn=x" })).toBe(key({ bind: "no", bind_dn: "cn=y" }));

@@ -27,7 +27,7 @@
  * Logs: the reference's open-time warnings, and with -v its info lines.
  */
 import { msg } from "../../log/msg";
-import { TableError } from "../table";
+import { TableError, type OpenContext } from "../table";
 import type { CfgParser } from "../dbCommon/cfgParser";
 import { DomainList } from "../dbCommon/domain";
 import { TemplateContext } from "../dbCommon/expand";
@@ -158,8 +158,8 @@ function serverUrls(name: string, hostList: string, port: number, state: { versi
   return urls;
 }
 
-/** dict_ldap_open()'s reading of the settings. */
-export function parseLdapConfig(p: CfgParser): LdapConfig {
+/** dict_ldap_open()'s reading of the settings; `open` opens the domain list's type:table items. */
+export function parseLdapConfig(p: CfgParser, open: OpenContext): LdapConfig {
   const name = p.name;
   if (msg.verbose) msg.info(`${OPEN}: Using LDAP source ${name}`);
   const hostList = p.str("server_host", "localhost", 1)!;
@@ -201,7 +201,7 @@ export function parseLdapConfig(p: CfgParser): LdapConfig {
   if (!ctx.parse(query, true)) msg.warn(`${OPEN}: ${name}: Fixed query_filter ${query} is probably useless`);
   ctx.parse(resultFormat, false);
   const domainValue = p.str("domain", "")!;
-  const domain = domainValue ? DomainList.parse(name, domainValue) : undefined;
+  const domain = domainValue ? DomainList.parse(name, domainValue, open) : undefined;
 
   const attrs = words(p.str("terminal_result_attribute", "")!);
   const numTerminal = attrs.length;
