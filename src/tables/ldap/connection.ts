@@ -32,6 +32,7 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "n
 import { BerReader, BerWriter } from "ldapts";
 import { Ldap } from "./errors";
 import { writeFilter } from "./filter";
+import { bunWire, nodeWire, type Wire, type WireEvents } from "./wire";
 
 /** Where a server listens: TCP host and port, or a UNIX-domain socket path (ldapi). */
 export type Address = { readonly kind: "tcp"; readonly host: string; readonly port: number; readonly tls: boolean } | { readonly kind: "ipc"; readonly path: string };
@@ -121,13 +122,14 @@ function need<T>(v: T | null): T {
 
 /** An open connection; make one with LdapConnection.open(). */
 export class LdapConnection {
-  private sock: Socket | TLSSocket;
+  private wire!: Wire;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private chunks: Buffer[] = [];
   private buffered = 0;
   private dead = false;
   private draining = false;
+  private outbox: Buffer[] = [];
   private readonly closeListeners: Array<() => void> = [];
   private readonly waiting: Array<() => void> = [];
   /** Requests holding a slot (sent, or about to be). */
@@ -139,21 +141,35 @@ export class LdapConnection {
   /** True when the transport proves an identity SASL EXTERNAL can use (ldapi, or TLS with a client certificate). */
   external: boolean;
 
-  private constructor(sock: Socket | TLSSocket, readonly address: Address, ssf: number, external: boolean) {
-    this.sock = sock;
+  private constructor(readonly address: Address, ssf: number, external: boolean) {
     this.ssf = ssf;
     this.external = external;
-    this.attach(sock);
   }
+
+  /** What the transport reports to this connection. */
+  private readonly events: WireEvents = {
+    data: (d) => this.receive(d),
+    closed: () => this.lose(),
+  };
 
   /**
    * Connect to one address within timeoutMs (TLS handshake included for
    * ldaps). Resolves to the connection, or to the Error that stopped it.
+   * `startTls`: the connection will be upgraded (it needs a node socket).
    */
-  static open(address: Address, timeoutMs: number, tls: ConnectionOptions | undefined): Promise<LdapConnection | Error> {
+  static open(address: Address, timeoutMs: number, tls: ConnectionOptions | undefined, startTls = false): Promise<LdapConnection | Error> {
+    const secure = address.kind === "tcp" && address.tls;
+    if (!secure && !startTls) {
+      const c = new LdapConnection(address, address.kind === "ipc" ? LOCAL_SSF : 0, address.kind === "ipc");
+      const target = address.kind === "ipc" ? { path: address.path } : { host: address.host, port: address.port };
+      return bunWire(target, timeoutMs, c.events).then((w) => {
+        if (w instanceof Error) return w;
+        c.wire = w;
+        return c;
+      });
+    }
     return new Promise((resolve) => {
       let sock: Socket | TLSSocket;
-      const secure = address.kind === "tcp" && address.tls;
       if (address.kind === "ipc") sock = netConnect({ path: address.path });
       else if (secure) sock = tlsConnect({ ...tls, host: address.host, port: address.port, servername: isIP(address.host) ? undefined : address.host });
       else sock = netConnect({ host: address.host, port: address.port });
@@ -171,7 +187,9 @@ export class LdapConnection {
         sock.removeAllListeners("error");
         const ssf = address.kind === "ipc" ? LOCAL_SSF : secure ? tlsStrength(sock as TLSSocket) : 0;
         const external = address.kind === "ipc" || (secure && tls?.cert !== undefined);
-        finish(new LdapConnection(sock, address, ssf, external));
+        const c = new LdapConnection(address, ssf, external);
+        c.wire = nodeWire(sock, c.events);
+        finish(c);
       });
     });
   }
@@ -186,19 +204,11 @@ export class LdapConnection {
     else this.closeListeners.push(fn);
   }
 
-  private attach(sock: Socket | TLSSocket): void {
-    (sock as Socket).setNoDelay?.(true);
-    sock.on("data", (d: Buffer) => this.receive(d));
-    sock.on("error", () => this.lose());
-    sock.on("close", () => this.lose());
-    sock.on("end", () => this.lose());
-  }
-
   /** The connection is gone: every waiting operation fails with SERVER_DOWN. */
   private lose(): void {
     if (this.dead) return;
     this.dead = true;
-    this.sock.destroy();
+    this.wire.destroy();
     const waiting = [...this.pending.values()];
     this.pending.clear();
     for (const p of waiting) {
@@ -218,7 +228,8 @@ export class LdapConnection {
       w.writeByte(Op.UNBIND_REQUEST);
       w.writeByte(0);
       w.endSequence();
-      this.sock.end(w.buffer);
+      this.flush();
+      this.wire.end(w.buffer);
     } catch {
       // closing anyway
     }
@@ -406,7 +417,7 @@ export class LdapConnection {
         }, timeoutMs);
       }
       this.pending.set(id, p);
-      this.sock.write(w.buffer);
+      this.output(w.buffer);
     });
   }
 
@@ -418,7 +429,24 @@ export class LdapConnection {
     w.writeInt(this.nextId++);
     w.writeInt(id, Op.ABANDON_REQUEST);
     w.endSequence();
-    this.sock.write(w.buffer);
+    this.output(w.buffer);
+  }
+
+  /**
+   * Queue bytes for the server; everything queued in one turn of the event
+   * loop goes out in one write (many lookups start together under load, and
+   * a socket write is the dearest part of a search here).
+   */
+  private output(b: Buffer): void {
+    this.outbox.push(b);
+    if (this.outbox.length === 1) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    const out = this.outbox;
+    this.outbox = [];
+    if (this.dead || out.length === 0) return;
+    this.wire.write(out.length === 1 ? out[0] : Buffer.concat(out));
   }
 
   /** A search; its entries, references and result (or a client-side code). */
@@ -491,8 +519,8 @@ export class LdapConnection {
       timeoutMs,
     );
     if (r.code !== Ldap.SUCCESS) return r.code;
-    if (this.dead || this.address.kind !== "tcp") return Ldap.SERVER_DOWN;
-    const raw = this.sock as Socket;
+    const raw = this.wire.node as Socket | undefined;
+    if (this.dead || this.address.kind !== "tcp" || !raw) return Ldap.SERVER_DOWN;
     raw.removeAllListeners("data");
     raw.removeAllListeners("error");
     raw.removeAllListeners("close");
@@ -506,7 +534,8 @@ export class LdapConnection {
         if (settled) return;
         settled = true;
         if (timer) clearTimeout(timer);
-        this.sock = secure;
+        secure.destroy();
+        raw.destroy();
         this.lose();
         resolve(Ldap.CONNECT_ERROR);
       };
@@ -516,8 +545,7 @@ export class LdapConnection {
         settled = true;
         if (timer) clearTimeout(timer);
         secure.removeAllListeners("error");
-        this.sock = secure;
-        this.attach(secure);
+        this.wire = nodeWire(secure, this.events);
         this.ssf = tlsStrength(secure);
         this.external = tls.cert !== undefined;
         resolve(Ldap.SUCCESS);

@@ -70,6 +70,8 @@ export class LdapHandle {
     private readonly addresses: readonly Address[],
     private readonly connectMs: number,
     private readonly tls: ConnectionOptions | undefined,
+    /** The connection will do StartTLS (it needs a socket that can be upgraded). */
+    private readonly startTls = false,
   ) {}
 
   /** False once an opened connection was lost or the handle closed. */
@@ -87,7 +89,7 @@ export class LdapHandle {
 
   private async open(): Promise<LdapConnection | undefined> {
     for (const a of this.addresses) {
-      const c = await LdapConnection.open(a, this.connectMs, this.tls);
+      const c = await LdapConnection.open(a, this.connectMs, this.tls, this.startTls);
       if (c instanceof LdapConnection) {
         if (this.closed) {
           c.close();
@@ -140,7 +142,7 @@ async function establish(cfg: LdapConfig): Promise<LdapHandle | ConnectFailure> 
     if ("warning" in t) return { kind: "retry", lines: [["warn", t.warning]] };
     tls = t.options;
   }
-  const handle = new LdapHandle(addresses, timeoutMs, tls);
+  const handle = new LdapHandle(addresses, timeoutMs, tls, cfg.startTls);
   if (cfg.startTls) {
     const conn = await handle.connection();
     const rc = conn ? await conn.startTls(tls!, timeoutMs) : Ldap.SERVER_DOWN;
