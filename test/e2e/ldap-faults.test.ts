@@ -12,7 +12,8 @@
  *    with the reference's warning; thawed, lookups answer again;
  *  - a wrong bind password: RETRY with the reference's warning, every time;
  *  - a referral: RETRY ("Search error 10: Referral") without
- *    chase_referrals, the referred entries with it.
+ *    chase_referrals, the referred entries with it; a referral that refers
+ *    to itself: followed until the hop limit, then RETRY with "Referral".
  *
  * Needs slapd and ldap-utils (apt-get install slapd ldap-utils), Postfix
  * with LDAP support (apt-get install postfix postfix-ldap), npm run build.
@@ -22,7 +23,7 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeCoolFile } from "../helpers/files";
-import { BASE, SERVICE_DN } from "../helpers/ldap-data";
+import { BASE, mailDirectoryLdif, SERVICE_DN } from "../helpers/ldap-data";
 import { PostfixInstance } from "../helpers/postfix-instance";
 import { requireFile, requireOurBinary, requirePostfix } from "../helpers/require";
 import { PrivateSlapd } from "../helpers/slapd";
@@ -45,6 +46,7 @@ function tables(port: number): Record<string, string> {
     badpw: head + `bind_dn = ${SERVICE_DN}\nbind_pw = not the password\n`,
     referral: head.replace(`search_base = ${BASE}`, `search_base = ou=remote,${BASE}`),
     chase: head.replace(`search_base = ${BASE}`, `search_base = ou=remote,${BASE}`) + "chase_referrals = yes\n",
+    loop: head.replace(`search_base = ${BASE}`, `search_base = ou=loop,${BASE}`) + "chase_referrals = yes\nrecursion_limit = 5\n",
   };
 }
 
@@ -75,7 +77,11 @@ describe("LDAP tables when the server fails (ours and the C proxymap)", () => {
     requirePostfix();
     requireOurBinary();
     requireFile("/usr/lib/postfix/postfix-ldap.so", "apt-get install postfix-ldap");
-    slapd = await PrivateSlapd.start({ label: "faults" });
+    // A referral that refers to itself, for the chase loop (only base searches of ou=loop meet it).
+    slapd = await PrivateSlapd.start({
+      label: "faults",
+      ldif: (x) => `${mailDirectoryLdif(x)}\ndn: ou=loop,${BASE}\nobjectClass: referral\nobjectClass: extensibleObject\nou: loop\nref: ldap://127.0.0.1:${x.port}/ou=loop,${BASE}\n`,
+    });
     dir = mkdtempSync(join(tmpdir(), "pm-ldap-faults-"));
     chmodSync(dir, 0o755);
     for (const [n, text] of Object.entries(tables(slapd.port))) {
@@ -185,6 +191,15 @@ describe("LDAP tables when the server fails (ours and the C proxymap)", () => {
     const marks = sides.map((s) => s.inst.logMark());
     expect(await both("referral")).toEqual(["2:", "2:"]);
     expect(await both("chase")).toEqual(["0:alice@example.com", "0:alice@example.com"]);
+    await Bun.sleep(300);
+    const [wc, wo] = sides.map((s, i) => warnings(s.inst, marks[i]));
+    expect(wc).toEqual(["dict_ldap_lookup: Search error 10: Referral "]);
+    expect(wo).toEqual(wc);
+  });
+
+  test("a referral to itself: followed until the hop limit, then the referral is the answer (RETRY)", async () => {
+    const marks = sides.map((s) => s.inst.logMark());
+    expect(await both("loop")).toEqual(["2:", "2:"]);
     await Bun.sleep(300);
     const [wc, wo] = sides.map((s, i) => warnings(s.inst, marks[i]));
     expect(wc).toEqual(["dict_ldap_lookup: Search error 10: Referral "]);

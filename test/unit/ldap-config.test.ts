@@ -144,6 +144,16 @@ describe("LDAP settings read as the reference reads them", () => {
     expect([ours.status, ours.value]).toEqual([Status.OK, "alice@example.com"]);
   });
 
+  test("a domain list with the server down: keys outside it are not found without a connection, keys inside RETRY", async () => {
+    const { freePort } = await import("../helpers/slapd");
+    const dead = await freePort();
+    const t = `ldap:${writeCoolFile(join(dir, `dom-dead-${dead}.cf`), `server_host = 127.0.0.1:${dead}\nsearch_base = ${BASE}\nquery_filter = (mailLocalAddress=%s)\nresult_attribute = mail\ndomain = example.com\n`)}`;
+    const outside = await compare(t, "alice@example.org");
+    expect([outside.ours.status, problems(outside.ours, "ours")]).toEqual([Status.NOKEY, []]);
+    const inside = await compare(t, "alice@example.com");
+    expect(inside.ours.status).toBe(Status.RETRY);
+  });
+
   test("repeated entries: the reference's 'overriding earlier entry' warning", async () => {
     await compare(cf("result_attribute = cn\nresult_attribute = mail\nscope = sub\nscope = sub\n"));
   });

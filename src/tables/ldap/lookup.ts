@@ -130,6 +130,8 @@ class Run {
 
   /** Follow a referral result and continuation references (libldap's LDAP_OPT_REFERRALS). */
   private async chase(r: SearchResult, req: SearchRequest, hops: number): Promise<SearchResult> {
+    // Past the hop limit the referral itself is the answer (libldap: "Referral", its hop limit 5).
+    if (hops + 1 >= this.cfg.recursionLimit) return r;
     let out = r;
     if (r.code === Ldap.REFERRAL && r.referrals.length > 0) {
       const followed = await this.follow(r.referrals, req, hops, false);
@@ -145,7 +147,6 @@ class Run {
   }
 
   private async follow(urls: readonly string[], req: SearchRequest, hops: number, continuation: boolean): Promise<SearchResult> {
-    if (hops + 1 >= this.cfg.recursionLimit) return { code: Ldap.REFERRAL_LIMIT_EXCEEDED, entries: [], references: [], referrals: [] };
     let last: SearchResult = { code: Ldap.SERVER_DOWN, entries: [], references: [], referrals: [] };
     for (const u of urls) {
       const url = parseLdapUrl(u, UrlFlags.NOEMPTY_HOST | UrlFlags.DEF_PORT);
