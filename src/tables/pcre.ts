@@ -13,6 +13,14 @@
  *   letter skips the rule;
  * - no second pattern; "$n" takes group n's text (nothing when empty).
  *
+ * On the main thread (regexRules.ts: where a walk runs) a pattern runs only
+ * against keys of at most INLINE_MAX_KEY bytes, and with a match limit of
+ * INLINE_MATCH_LIMIT instead of the library's 10,000,000; a match that
+ * reaches it (catastrophic backtracking, or a rare heavy but honest match)
+ * is run again, with the rest of the walk, on a worker thread with the
+ * default limits, so the answer and any "match limit exceeded" warning are
+ * the reference's.
+ *
  * When libpcre2-8 cannot be loaded the table fails to open with CONFIG and
  * a log line naming the package to install; it never matches differently.
  *
@@ -32,6 +40,7 @@ import {
   PCRE2_CASELESS,
   PCRE2_DOLLAR_ENDONLY,
   PCRE2_DOTALL,
+  PCRE2_ERROR_MATCHLIMIT,
   PCRE2_EXTENDED,
   PCRE2_LIBRARY,
   PCRE2_MULTILINE,
@@ -42,7 +51,7 @@ import {
   preloadPcre2,
 } from "../sys/pcre2";
 import { readPatternSource } from "./pattern/source";
-import { RegexTable, parseRegexRules, type RegexEngine, type Where } from "./pattern/regexRules";
+import { GIVE_UP, INLINE_MAX_KEY, RegexTable, parseRegexRules, type RegexEngine, type Where } from "./pattern/regexRules";
 
 const TYPE = "pcre";
 
@@ -50,9 +59,22 @@ registerPreJailInit("pcre", (ctx) => {
   if (ctx.mayUse(TYPE)) preloadPcre2();
 });
 
+/**
+ * The match limit on the main thread. The limit counts PCRE2's internal
+ * match() calls at one start position (about 20-50 ns each): so one match
+ * there costs at most INLINE_MAX_KEY times this, and in practice a fraction
+ * of a millisecond (an address pattern such as ^(.*)@(.*)\.example\.com$
+ * needs a few thousand at 256 bytes; a catastrophic one reaches the limit
+ * at its first start position, in 0.1-0.3 ms, where the default limit
+ * takes 0.2 s).
+ */
+export const INLINE_MATCH_LIMIT = 10_000;
+
 interface Compiled {
   re: Pcre2Regex;
   ovector: number[];
+  text: string;
+  options: number;
 }
 
 const FLAG_BITS: Record<string, number> = {
@@ -88,12 +110,15 @@ export const pcreEngine: RegexEngine<Compiled> = {
       msg.warn(`${where.text}: error in regex at offset ${re.offset}: ${pcre2ErrorText(re.error)}`);
       return undefined;
     }
-    return { re, ovector: [] };
+    return { re, ovector: [], text: p.text, options: p.options };
   },
+  spec: (c) => ({ text: c.text, options: c.options }),
+  inline: (_c, keyLength) => keyLength <= INLINE_MAX_KEY,
   groups: (c) => c.re.captureCount,
   test(c, match, key, nsub, where) {
-    const r = c.re.exec(key, nsub > 0);
+    const r = c.re.exec(key, nsub > 0, INLINE_MATCH_LIMIT);
     if ("error" in r) {
+      if (r.error === PCRE2_ERROR_MATCHLIMIT) return GIVE_UP;
       msg.warn(`${where.text}: ${pcre2ErrorText(r.error)}`);
       return false;
     }

@@ -60,7 +60,10 @@ interface DriverSpec {
    * TRY0NULL). Undefined: the flags carry only what the request asked for.
    */
   nullBits?: number;
-  /** Lookups complete later (a network table): a Promise, never the hot path. */
+  /**
+   * Lookups complete later: a Promise, never the hot path (a network table,
+   * or one whose calls run on a worker thread: unix, sqlite).
+   */
   async?: boolean;
   /** Update and delete really work on the write service (OK), instead of CONFIG. */
   writableOps?: boolean;
@@ -149,6 +152,8 @@ const DRIVERS: DriverSpec[] = [
     entries: [["root", "root:x:0:0:root:/root:/bin/bash"]],
     missing: "no-such-user-here",
     impl: F.FIXED,
+    // NSS runs on a worker thread (a slow source must not stall the process).
+    async: true,
     folds: true,
     sequence: false,
     writable: false,
@@ -209,6 +214,8 @@ const DRIVERS: DriverSpec[] = [
       writeFileSync(cf, `dbpath = ${db}\nquery = SELECT v FROM t WHERE k='%s'\n`);
       return `sqlite:${cf}`;
     },
+    // Queries run on a worker thread (a slow query must not stall the process).
+    async: true,
     entries: [["alpha", "1"], ["beta", "two words"]],
     missing: "gamma",
     impl: F.FIXED,
@@ -442,7 +449,7 @@ for (const spec of DRIVERS) {
       const d = await open(spec.table());
       for (const [k, v] of spec.entries) {
         const r = dictGet(d, k, 0);
-        // Network tables (spec.async) answer later by design.
+        // Network and worker-thread tables (spec.async) answer later by design.
         expect(r instanceof Promise).toBe(spec.async === true);
         expect(await r).toEqual({ status: Status.OK, value: v });
       }
