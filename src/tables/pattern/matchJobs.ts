@@ -3,7 +3,7 @@
  * runs them; regexRules.ts sends them when a walk may not run on the main
  * thread: see its header for when).
  *
- * "match.load" compiles a table's rules in this worker (the main thread has
+ * "match.load" compiles a table's rules in this worker (sent as JSON text; the main thread has
  * parsed the file, logged its warnings and compiled the same patterns, so
  * compiling cannot fail here); "match.walk" walks them for one key from a
  * given rule on, exactly as the reference: the library's default limits,
@@ -102,7 +102,9 @@ function pcre(spec: PatternSpec): { exec: Exec; free: () => void } {
   };
 }
 
-function load(p: MatchProgram): void {
+/** Compile a program (its JSON text, see RegexTable.makeProgram()). */
+function load(json: string): void {
+  const p = JSON.parse(json) as MatchProgram;
   drop(p.key);
   const compile = p.type === "regexp" ? posix : pcre;
   const frees: Array<() => void> = [];

@@ -67,8 +67,13 @@ import type { MatchProgram, PatternSpec, RuleSpec, WalkAnswer, WalkRequest } fro
 export const INLINE_MAX_KEY = 256;
 /** Main-thread time a walk may use before the rest goes to a worker. */
 export const INLINE_BUDGET_MS = 2;
-/** The clock is read every this many pattern tests (a read costs 50 ns, a test 0.1-0.3 us). */
+/**
+ * The clock is read every this many pattern tests on short keys (a read
+ * costs 50 ns, a test there 0.1-0.3 us); on keys longer than SHORT_KEY,
+ * where one test may take a millisecond, before every test.
+ */
 const CLOCK_EVERY = 8;
+const SHORT_KEY = 64;
 
 /** A test() that may not finish on the main thread: the walk goes on in a worker. */
 export const GIVE_UP = Symbol("give up");
@@ -321,8 +326,12 @@ function capturedAt(offsets: number[], subject: string, n: number): string {
 /** A loaded regexp or pcre table. */
 export class RegexTable<C> implements Table {
   flags: number;
-  /** This table's rules as workers load them (made at the first walk that needs one). */
-  private program: MatchProgram | undefined;
+  /**
+   * This table's rules as workers load them (made at the first walk that
+   * needs one), as JSON text: handing a worker one string is a copy, where
+   * thousands of rule objects would be cloned one by one on this thread.
+   */
+  private program: { key: string; json: string } | undefined;
 
   constructor(
     private readonly eng: RegexEngine<C>,
@@ -341,11 +350,12 @@ export class RegexTable<C> implements Table {
     if (!inlineWalks) return this.walkOnWorker(subject, 0);
     const length = subject.length;
     const start = performance.now();
+    const every = length > SHORT_KEY ? 1 : CLOCK_EVERY;
     let tests = 0;
     /** Run one pattern here, or say that the walk must go on in a worker. */
     const test = (c: C, match: boolean, nsub: number, r: RegexRule<C>): boolean | typeof GIVE_UP => {
       if (!eng.inline(c, length)) return GIVE_UP;
-      if (++tests % CLOCK_EVERY === 0 && performance.now() - start > INLINE_BUDGET_MS) return GIVE_UP;
+      if (++tests % every === 0 && performance.now() - start > INLINE_BUDGET_MS) return GIVE_UP;
       return eng.test(c, match, subject, nsub, r.where);
     };
     const walk = () =>
@@ -379,7 +389,7 @@ export class RegexTable<C> implements Table {
     const rules = this.rules;
     const program = (this.program ??= this.makeProgram());
     const request: WalkRequest = { key: program.key, from, subject };
-    return patternPool.call<WalkAnswer>("match.walk", request, { key: program.key, job: "match.load", arg: program }).then(
+    return patternPool.call<WalkAnswer>("match.walk", request, { key: program.key, job: "match.load", arg: program.json }).then(
       (a) => {
         for (const e of a.errors) msg.warn(`${rules[e.rule].where.text}: ${e.text}`);
         if (a.at < 0) return undefined;
@@ -391,7 +401,7 @@ export class RegexTable<C> implements Table {
     );
   }
 
-  private makeProgram(): MatchProgram {
+  private makeProgram(): { key: string; json: string } {
     const spec = (c: C | undefined) => (c === undefined ? undefined : this.eng.spec(c));
     const rules = this.rules.map(
       (r): RuleSpec => ({
@@ -404,7 +414,8 @@ export class RegexTable<C> implements Table {
         nsub: r.op === Op.Match && r.maxSub > 0 ? r.maxSub + 1 : 0,
       }),
     );
-    return { key: `${this.eng.type}:${this.name}#${++programSeq}`, type: this.eng.type as MatchProgram["type"], rules };
+    const program: MatchProgram = { key: `${this.eng.type}:${this.name}#${++programSeq}`, type: this.eng.type as MatchProgram["type"], rules };
+    return { key: program.key, json: JSON.stringify(program) };
   }
 
   changed(): boolean {
