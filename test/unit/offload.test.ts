@@ -37,8 +37,8 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 }
 
 const pools: OffloadPool[] = [];
-function pool(max: number): OffloadPool {
-  const p = new OffloadPool("test", max);
+function pool(max: number, retireMs?: number): OffloadPool {
+  const p = new OffloadPool("test", max, retireMs);
   pools.push(p);
   return p;
 }
@@ -98,6 +98,15 @@ describe("offload pools", () => {
     expect(await queued).toBe("pong");
     expect(p.stalled).toBe(false);
     expect(offloadStalled()).toBe(false);
+  });
+
+  test("an extra worker that stays idle is stopped again; the first stays", async () => {
+    const p = pool(2, 300);
+    await Promise.all([slowWalk(p), Bun.sleep(STALL_MS * 2).then(() => p.call("offload.ping", null))]);
+    expect(p.stats.started).toBe(2);
+    await Bun.sleep(1000);
+    expect(p.workers).toBe(1);
+    expect(await p.call("offload.ping", null)).toBe("pong");
   });
 
   test("a worker that dies fails its call; the next call starts another", async () => {

@@ -17,7 +17,9 @@
  * than STALL_MS; a steady stream of short calls therefore uses one worker.
  * When every worker of a pool is stalled, further calls queue here and
  * offloadStalled() is true, which the busy monitor reports to master
- * ("taken"), so that master starts another process for new clients.
+ * ("taken"), so that master starts another process for new clients. Extra
+ * workers that stay idle for IDLE_RETIRE_MS are stopped again; the first
+ * stays for the life of the process.
  *
  * State in workers: a job may need data a worker must load once (compiled
  * regexp rules, an open database). call() names it with a key and a loader;
@@ -38,6 +40,8 @@ import type { JobReply, JobRequest } from "./protocol";
 export const STALL_MS = 10;
 /** Workers per pool. Stalled ones keep their slot until their call returns. */
 export const MAX_WORKERS = 4;
+/** An extra worker idle this long is stopped (its memory returned). */
+export const IDLE_RETIRE_MS = 30_000;
 
 /**
  * The worker entry point (build.ts bundles it as a second entry point of
@@ -70,6 +74,8 @@ interface Slot {
   worker: Worker;
   current: Call | undefined;
   startedAt: number;
+  /** When its last call ended. */
+  idleSince: number;
   loaded: Set<string>;
   dead: boolean;
 }
@@ -84,6 +90,7 @@ export class OffloadPool {
   private readonly queue: Call[] = [];
   private nextId = 1;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private retireTimer: ReturnType<typeof setTimeout> | undefined;
   /** Calls made and workers started since the process began (tests, benches). */
   readonly stats = { calls: 0, started: 0 };
 
@@ -91,6 +98,7 @@ export class OffloadPool {
     /** For log lines: "nss", "sqlite", "regexp". */
     readonly name: string,
     private readonly maxWorkers = MAX_WORKERS,
+    private readonly retireMs = IDLE_RETIRE_MS,
   ) {
     pools.add(this);
   }
@@ -131,6 +139,8 @@ export class OffloadPool {
     for (const c of this.queue.splice(0)) c.reject(new OffloadError(`${this.name} worker: pool closed`));
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.retireTimer) clearTimeout(this.retireTimer);
+    this.retireTimer = undefined;
   }
 
   /** Hand queued calls to idle workers; start a worker when all are stalled. */
@@ -159,7 +169,7 @@ export class OffloadPool {
 
   private start(): Slot {
     const worker = new Worker(workerUrl());
-    const slot: Slot = { worker, current: undefined, startedAt: 0, loaded: new Set(), dead: false };
+    const slot: Slot = { worker, current: undefined, startedAt: 0, idleSince: 0, loaded: new Set(), dead: false };
     worker.onmessage = (e: MessageEvent<JobReply>) => this.answered(slot, e.data);
     worker.onerror = (e: ErrorEvent) => this.lose(slot, e.message || "worker failed");
     worker.addEventListener("close", () => this.lose(slot, "worker exited"));
@@ -167,7 +177,27 @@ export class OffloadPool {
     this.slots.push(slot);
     this.stats.started++;
     if (msg.verbose) msg.info(`${this.name} worker started (${this.slots.length} of ${this.maxWorkers})`);
+    if (this.slots.length > 1) this.armRetire();
     return slot;
+  }
+
+  /** Look, every retireMs while there are extra workers, for idle ones to stop. */
+  private armRetire(): void {
+    if (this.retireTimer) return;
+    this.retireTimer = setTimeout(() => {
+      this.retireTimer = undefined;
+      const now = performance.now();
+      for (const s of this.slots.slice(1)) {
+        if (s.current === undefined && now - s.idleSince >= this.retireMs) {
+          s.dead = true;
+          this.slots.splice(this.slots.indexOf(s), 1);
+          s.worker.terminate();
+          if (msg.verbose) msg.info(`${this.name} worker stopped after ${this.retireMs / 1000}s idle (${this.slots.length} left)`);
+        }
+      }
+      if (this.slots.length > 1) this.armRetire();
+    }, this.retireMs);
+    this.retireTimer.unref();
   }
 
   private send(slot: Slot, call: Call): void {
@@ -187,6 +217,7 @@ export class OffloadPool {
     const call = slot.current;
     if (!call || call.id !== r.id) return;
     slot.current = undefined;
+    slot.idleSince = performance.now();
     slot.worker.unref();
     if (r.ok) call.resolve(r.value);
     else call.reject(new OffloadError(r.error));
