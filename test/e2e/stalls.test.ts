@@ -25,7 +25,7 @@
  * (util-linux), perl, and a current dist/proxymap (npm run build).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
@@ -131,7 +131,12 @@ afterAll(() => {
  * new client is served within 50 ms while it still waits; release the
  * obstacle and return the waiting lookup's reply.
  */
-async function whileOneWaits(table: string, key: string, release: () => void | Promise<void>): Promise<Record<string, string>> {
+async function whileOneWaits(
+  table: string,
+  key: string,
+  release: () => void | Promise<void>,
+  meanwhile?: () => Promise<void>,
+): Promise<Record<string, string>> {
   let released = false;
   const free = async () => {
     if (released) return;
@@ -159,6 +164,10 @@ async function whileOneWaits(table: string, key: string, release: () => void | P
     expect(answered).toBe(false);
     expect(greeted).toBeLessThan(50);
     expect(served).toBeLessThan(50);
+    if (meanwhile) {
+      await meanwhile();
+      expect(answered).toBe(false);
+    }
     await free();
     return await reply;
   } finally {
@@ -167,6 +176,31 @@ async function whileOneWaits(table: string, key: string, release: () => void | P
     waiter.close();
   }
 }
+
+/** Threads of a process that are Bun Workers (their name is "Worker"). */
+function workerThreads(pid: number): number {
+  return readdirSync(`/proc/${pid}/task`).filter((t) => {
+    try {
+      return readFileSync(`/proc/${pid}/task/${t}/comm`, "latin1").trim() === "Worker";
+    } catch {
+      return false;
+    }
+  }).length;
+}
+
+describe("worker threads only where needed", () => {
+  test("a process serving in-memory and lmdb tables runs no worker thread; its first unix lookup starts one", async () => {
+    const c = await WireClient.connect(inst.socket("proxymap"));
+    expect(await c.lookup(`texthash:${inst.dataDir}/quick`, "hello")).toEqual({ status: "0", value: "world" });
+    expect(await c.lookup("static:ok", "x")).toEqual({ status: "0", value: "ok" });
+    expect(await c.lookup(`lmdb:${inst.dataDir}/locked`, "a")).toEqual({ status: "0", value: "alpha" });
+    const [pid] = await inst.waitServicePids("proxymap");
+    expect(workerThreads(pid)).toBe(0);
+    expect(await c.lookup("unix:passwd.byname", "root")).toEqual({ status: "0", value: "root:x:0:0:root:/root:/bin/bash" });
+    expect(workerThreads(pid)).toBe(1);
+    c.close();
+  });
+});
 
 describe("one event loop for every client: a lookup waiting on something outside the process holds up no one else", () => {
   test("(a) lmdb: another process holds the fcntl write lock (postmap rebuilding the file)", async () => {
@@ -185,7 +219,16 @@ describe("one event loop for every client: a lookup waiting on something outside
 
   test("(b) NSS: unix:passwd.byname asks a source that does not answer (a sleeping NSS module)", async () => {
     writeFileSync(flag, "");
-    const r = await whileOneWaits("unix:passwd.byname", "slowuser", () => unlinkSync(flag));
+    // Another unix lookup meanwhile is not queued behind the stuck one: the
+    // nss pool starts another worker (after 10 ms, plus the worker's start).
+    const other = async () => {
+      const c = await WireClient.connect(inst.socket("proxymap"));
+      const t0 = performance.now();
+      expect(await c.lookup("unix:passwd.byname", "daemon")).toMatchObject({ status: "0" });
+      expect(performance.now() - t0).toBeLessThan(1000);
+      c.close();
+    };
+    const r = await whileOneWaits("unix:passwd.byname", "slowuser", () => unlinkSync(flag), other);
     expect(r).toEqual({ status: "0", value: "slowuser:x:4242:4242:Slow User:/nonexistent:/bin/false" });
     // Other users still come from the files behind it.
     const c = await WireClient.connect(inst.socket("proxymap"));
