@@ -161,7 +161,15 @@ export class OffloadPool {
           }
           return;
         }
-        slot = this.start();
+        try {
+          slot = this.start();
+        } catch (e) {
+          // No thread to be had (resource limits): these calls fail (RETRY), later ones try again.
+          const why = `cannot start a worker thread: ${e instanceof Error ? e.message : String(e)}`;
+          msg.warn(`${this.name} worker: ${why}`);
+          for (const c of this.queue.splice(0)) c.reject(new OffloadError(why));
+          return;
+        }
       }
       this.send(slot, this.queue.shift()!);
     }
