@@ -22,8 +22,14 @@ const PROGRAM: MatchProgram = {
 const SLOW_KEY = "ab".repeat(16);
 const LOAD = { key: PROGRAM.key, job: "match.load", arg: JSON.stringify(PROGRAM) };
 
-function slowWalk(pool: OffloadPool): Promise<WalkAnswer> {
-  return pool.call<WalkAnswer>("match.walk", { key: PROGRAM.key, from: 0, subject: SLOW_KEY }, LOAD);
+function slowWalk(pool: OffloadPool, subject = SLOW_KEY): Promise<WalkAnswer> {
+  return pool.call<WalkAnswer>("match.walk", { key: PROGRAM.key, from: 0, subject }, LOAD);
+}
+
+/** Wait until cond() holds (workers start in 100-250 ms from source, more on a busy machine). */
+async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond() && Date.now() < deadline) await Bun.sleep(5);
 }
 
 /** The error a promise rejects with (expect().rejects does not settle on these in Bun 1.4.5). */
@@ -56,8 +62,8 @@ describe("offload pools", () => {
     const e = await rejection(p.call("no.such.job", null));
     expect(e).toBeInstanceOf(OffloadError);
     expect((e as Error).message).toBe("unknown job no.such.job");
-    // A steady stream of short calls keeps to one worker.
-    await Promise.all(Array.from({ length: 200 }, () => p.call("offload.ping", null)));
+    // Calls one after the other never find the worker busy: one worker.
+    for (let i = 0; i < 200; i++) await p.call("offload.ping", null);
     expect(p.workers).toBe(1);
   });
 
@@ -67,6 +73,7 @@ describe("offload pools", () => {
     // here, 100-250 ms) is not what this test measures.
     await Promise.all([slowWalk(p), Bun.sleep(STALL_MS * 2).then(() => p.call("offload.ping", null))]);
     expect(p.workers).toBe(2);
+    expect(p.stats.started).toBe(2);
     let slowDone = false;
     const slow = slowWalk(p).then((a) => {
       slowDone = true;
@@ -83,15 +90,18 @@ describe("offload pools", () => {
 
   test("every worker stuck: calls queue, offloadStalled() is true and the busy rule reports taken", async () => {
     const p = pool(2);
-    const stuck = [slowWalk(p), slowWalk(p)];
+    // Both workers up, then two walks that take a couple of seconds.
+    await Promise.all([slowWalk(p, "ab"), Bun.sleep(STALL_MS).then(() => slowWalk(p, "ab"))]);
+    const stuck = [slowWalk(p, "ab".repeat(19)), slowWalk(p, "ab".repeat(19))];
     const queued = p.call("offload.ping", null);
-    const reports: boolean[] = [];
-    const m = new BusyMonitor({ lagMs: 0, cpuPercent: 0, requests: 0 }, () => 1, (b) => reports.push(b), offloadStalled);
-    m.activity();
-    await Bun.sleep(STALL_MS * 2 + TICK_MS * 2);
+    await until(() => p.stalled);
     expect(p.workers).toBe(2);
     expect(p.stalled).toBe(true);
     expect(offloadStalled()).toBe(true);
+    const reports: boolean[] = [];
+    const m = new BusyMonitor({ lagMs: 0, cpuPercent: 0, requests: 0 }, () => 1, (b) => reports.push(b), offloadStalled);
+    m.activity();
+    await Bun.sleep(TICK_MS * 3);
     expect(reports).toEqual([true]);
     m.stop();
     await Promise.all(stuck);

@@ -34,10 +34,15 @@
  * next call starts another); with -v, worker starts.
  */
 import { msg } from "../../log/msg";
-import type { JobReply, JobRequest } from "./protocol";
+import { READY, type JobReply, type JobRequest } from "./protocol";
 
-/** A call running longer than this counts as stalled: the next call gets another worker. */
-export const STALL_MS = 10;
+/**
+ * A call running longer than this counts as stalled: the next call gets
+ * another worker. Short enough that a call queued behind a stuck one waits
+ * little (this plus a worker's start, 15-25 ms), long enough that a worker
+ * descheduled for a moment on a busy machine does not start another.
+ */
+export const STALL_MS = 20;
 /** Workers per pool. Stalled ones keep their slot until their call returns. */
 export const MAX_WORKERS = 4;
 /** An extra worker idle this long is stopped (its memory returned). */
@@ -74,6 +79,12 @@ interface Slot {
   worker: Worker;
   current: Call | undefined;
   startedAt: number;
+  /**
+   * The worker has loaded its code (it says so first thing). Until then its
+   * call is not counted as stalled: a start takes 15-25 ms, longer than
+   * STALL_MS, and a burst of first calls should not start four workers.
+   */
+  ready: boolean;
   /** When its last call ended. */
   idleSince: number;
   loaded: Set<string>;
@@ -130,7 +141,7 @@ export class OffloadPool {
     if (this.queue.length === 0) return false;
     if (this.slots.length < this.maxWorkers) return false;
     const now = performance.now();
-    return this.slots.every((s) => s.current !== undefined && now - s.startedAt >= STALL_MS);
+    return this.slots.every((s) => s.ready && s.current !== undefined && now - s.startedAt >= STALL_MS);
   }
 
   /** Stop every worker (tests). Calls in progress are rejected. */
@@ -149,11 +160,13 @@ export class OffloadPool {
       let slot = this.slots.find((s) => s.current === undefined);
       if (!slot) {
         const now = performance.now();
+        const starting = this.slots.some((s) => !s.ready);
         const youngest = Math.max(...this.slots.map((s) => s.startedAt));
-        const allStalled = this.slots.length === 0 || now - youngest >= STALL_MS;
+        const allStalled = this.slots.length === 0 || (!starting && now - youngest >= STALL_MS);
         if (!allStalled || this.slots.length >= this.maxWorkers) {
-          // Look again when the youngest call turns stalled (a start may then be due).
-          if (!this.timer && this.slots.length < this.maxWorkers) {
+          // Look again when the youngest call turns stalled (a start may then
+          // be due); a worker still starting calls pump() when it is ready.
+          if (!this.timer && !starting && this.slots.length < this.maxWorkers) {
             this.timer = setTimeout(() => {
               this.timer = undefined;
               this.pump();
@@ -177,7 +190,7 @@ export class OffloadPool {
 
   private start(): Slot {
     const worker = new Worker(workerUrl());
-    const slot: Slot = { worker, current: undefined, startedAt: 0, idleSince: 0, loaded: new Set(), dead: false };
+    const slot: Slot = { worker, current: undefined, startedAt: 0, ready: false, idleSince: 0, loaded: new Set(), dead: false };
     worker.onmessage = (e: MessageEvent<JobReply>) => this.answered(slot, e.data);
     worker.onerror = (e: ErrorEvent) => this.lose(slot, e.message || "worker failed");
     worker.addEventListener("close", () => this.lose(slot, "worker exited"));
@@ -222,6 +235,13 @@ export class OffloadPool {
   }
 
   private answered(slot: Slot, r: JobReply): void {
+    if (r.id === READY) {
+      slot.ready = true;
+      // A call sent before counts from now: the start was not the call's time.
+      if (slot.current) slot.startedAt = performance.now();
+      this.pump();
+      return;
+    }
     const call = slot.current;
     if (!call || call.id !== r.id) return;
     slot.current = undefined;

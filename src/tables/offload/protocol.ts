@@ -4,8 +4,11 @@
  *
  * A request names a job and its argument (structured-clone data); id 0
  * marks a message that needs no reply (loading or dropping worker state).
- * The reply carries the job's value, or the text of what went wrong.
+ * The reply carries the job's value, or the text of what went wrong. A
+ * worker's first message, id READY, says its code is loaded.
  */
+
+export const READY = -1;
 export interface JobRequest {
   id: number;
   job: string;

@@ -13,6 +13,7 @@
  * jobs return what the main thread should log.
  */
 import type { Job, JobReply, JobRequest } from "./protocol";
+import { READY } from "./protocol";
 import { unixJobs } from "../unix/jobs";
 import { sqliteJobs } from "../sqlite/jobs";
 import { matchJobs } from "../pattern/matchJobs";
@@ -39,3 +40,6 @@ self.onmessage = (e: MessageEvent<JobRequest>) => {
   }
   if (id !== 0) postMessage(reply);
 };
+
+// Loaded: the pool counts this worker's calls from now on (offload/pool.ts READY).
+postMessage({ id: READY, ok: true, value: null } satisfies JobReply);
