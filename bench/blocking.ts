@@ -39,6 +39,7 @@ import { unix } from "../src/tables/unix";
 import { sqlite } from "../src/tables/sqlite";
 import { setInlineWalks } from "../src/tables/pattern/regexRules";
 import { getpwnam } from "../src/sys/nss";
+import { OffloadPool } from "../src/tables/offload/pool";
 import type { Table } from "../src/tables/table";
 
 function arg(name: string, dflt: string): string {
@@ -119,8 +120,11 @@ async function part1(dir: string, files: ReturnType<typeof makeFiles>): Promise<
     setInlineWalks(false);
     rows.push(await cost(`${name}, address keys, every walk on a worker`, (i) => t.lookup(SHORT_KEYS[i % SHORT_KEYS.length], 0)));
     setInlineWalks(true);
-    rows.push(await cost(`${name}, 300-byte keys (${name === "regexp" ? "worker" : "main thread"})`, (i) => t.lookup(LONG_KEYS[i % LONG_KEYS.length], 0)));
+    rows.push(await cost(`${name}, 300-byte keys (worker)`, (i) => t.lookup(LONG_KEYS[i % LONG_KEYS.length], 0)));
   }
+  const ping = new OffloadPool("bench", 1);
+  rows.push(await cost("a worker round trip alone (an empty job)", () => ping.call("offload.ping", null)));
+  ping.close();
   rows.push(await cost("unix:passwd.byname, getpwnam_r on this thread", (i) => getpwnam(USERS[i % USERS.length])));
   rows.push(await cost("unix:passwd.byname, through the worker", (i) => ux.lookup(USERS[i % USERS.length], 0)));
   rows.push(await cost("sqlite, bun:sqlite on this thread", (i) => direct.prepare(`SELECT v FROM t WHERE k='${SQL_KEYS[i % SQL_KEYS.length]}'`).values()));
