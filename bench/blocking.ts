@@ -6,8 +6,9 @@
  *   bun bench/blocking.ts [--seconds 3] [--clients 1,8] [--pin SERVER_CPU,CLIENT_CPU] [--only part1|part2]
  *
  * Part 1, in this process (no sockets): the cost of one lookup through the
- * driver, sequentially (latency) and with 32 lookups in flight
- * (throughput), for each path: regexp/pcre walks on the main thread and the
+ * driver, sequentially (latency, and the CPU time the main thread spends on
+ * it: what the event loop pays, unaffected by other load on the machine)
+ * and with 32 lookups in flight (throughput), for each path: regexp/pcre walks on the main thread and the
  * same walks forced onto a worker (setInlineWalks(false): what "every walk
  * on a worker" would cost), NSS through the worker against getpwnam_r on
  * this thread, an SQLite query through the worker against bun:sqlite on
@@ -28,6 +29,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
+import { dlopen, ptr } from "bun:ffi";
 import { PostfixInstance, type ProxymapImpl } from "../test/helpers/postfix-instance";
 import { requireOurBinary, requirePostfix } from "../test/helpers/require";
 import { runLoad, type LoadResult } from "./load";
@@ -86,14 +88,28 @@ const SQL_KEYS = Array.from({ length: 50 }, (_, i) => `user${i * 197}@example.co
 interface PathCost {
   path: string;
   seqUs: number;
+  /** CPU time of this (the main) thread per lookup, one at a time: what the event loop spends. */
+  mainCpuUs: number;
   parallelUs: number;
 }
 
-/** Microseconds per lookup: one at a time, and 32 in flight. */
+const CLOCK_THREAD_CPUTIME_ID = 3;
+const clock = dlopen("libc.so.6", { clock_gettime: { args: ["i32", "ptr"], returns: "i32" } }).symbols;
+const ts = new BigInt64Array(2);
+
+/** CPU time this thread has used, in microseconds (wall time on a shared machine says little). */
+function threadCpuUs(): number {
+  clock.clock_gettime(CLOCK_THREAD_CPUTIME_ID, ptr(ts));
+  return Number(ts[0]) * 1e6 + Number(ts[1]) / 1e3;
+}
+
+/** Microseconds per lookup: one at a time (wall and main-thread CPU), and 32 in flight (wall). */
 async function cost(path: string, lookup: (i: number) => unknown, n = 20_000): Promise<PathCost> {
   for (let i = 0; i < 2000; i++) await lookup(i); // warm-up (workers started, JIT)
   let t0 = performance.now();
+  const c0 = threadCpuUs();
   for (let i = 0; i < n; i++) await lookup(i);
+  const mainCpuUs = (threadCpuUs() - c0) / n;
   const seqUs = ((performance.now() - t0) * 1000) / n;
   t0 = performance.now();
   let next = 0;
@@ -103,7 +119,7 @@ async function cost(path: string, lookup: (i: number) => unknown, n = 20_000): P
     }),
   );
   const parallelUs = ((performance.now() - t0) * 1000) / n;
-  return { path, seqUs, parallelUs };
+  return { path, seqUs, mainCpuUs, parallelUs };
 }
 
 async function part1(dir: string, files: ReturnType<typeof makeFiles>): Promise<void> {
@@ -130,8 +146,8 @@ async function part1(dir: string, files: ReturnType<typeof makeFiles>): Promise<
   rows.push(await cost("sqlite, bun:sqlite on this thread", (i) => direct.prepare(`SELECT v FROM t WHERE k='${SQL_KEYS[i % SQL_KEYS.length]}'`).values()));
   rows.push(await cost("sqlite, through the worker", (i) => sq.lookup(SQL_KEYS[i % SQL_KEYS.length], 0)));
   console.log("part 1: one lookup through the driver, in-process (us per lookup)");
-  console.log("path                                                  | one at a time | 32 in flight");
-  for (const r of rows) console.log(`${r.path.padEnd(53)} | ${r.seqUs.toFixed(1).padStart(13)} | ${r.parallelUs.toFixed(1).padStart(12)}`);
+  console.log("path                                                  | one at a time | main-thread CPU | 32 in flight");
+  for (const r of rows) console.log(`${r.path.padEnd(53)} | ${r.seqUs.toFixed(1).padStart(13)} | ${r.mainCpuUs.toFixed(1).padStart(15)} | ${r.parallelUs.toFixed(1).padStart(12)}`);
 
   for (const t of [re, pc, sq]) t.close?.();
   direct.close();
