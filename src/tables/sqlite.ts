@@ -31,7 +31,9 @@
  * of the process. So the queries, and the database connections, live on the
  * worker threads of the "sqlite" pool (offload/pool.ts, sqlite/jobs.ts): the
  * configuration, the domain filter, %-expansion and the result template
- * stay here; a lookup costs one worker round trip (about 25 us) more.
+ * stay here. Measured: the main thread spends about 17 us of CPU on a
+ * lookup (28 us when it ran the query itself, 10,000 rows, by key); the
+ * latency grows by a worker round trip (about 25 us).
  *
  * Reads: the configuration file, the database. Logs: the reference's
  * warnings (see above); with -v, the skipped keys and queries.

@@ -16,9 +16,11 @@
  * NSS may go to LDAP, sssd or systemd-userdbd (nsswitch.conf), and a slow
  * source would stall every client of this process on the main thread; so
  * each lookup runs on a worker thread of the "nss" pool (offload/pool.ts,
- * unix/jobs.ts) and the table answers with a Promise. Cost: one worker
- * round trip (about 25 us) per lookup, and one worker (about 7 MB) once the
- * process has looked up a unix table.
+ * unix/jobs.ts) and the table answers with a Promise. Measured: the main
+ * thread spends about 14 us of CPU on such a lookup, where getpwnam_r on it
+ * took about 33 us (files, then systemd); the latency grows by a worker
+ * round trip (about 25 us); the process grows by one worker (3.5-4.3 MB)
+ * once it has looked up a unix table.
  *
  * Reads: NSS through libc (src/sys/nss.ts), on the worker. Logs: "cannot
  * access UNIX password database: ..." / "... group database: ...".

@@ -28,13 +28,15 @@
  * (a back-reference is exponential in glibc; nested quantifiers in PCRE2 run
  * to the match limit, about 0.2 s per attempt). On the main thread that
  * would stall every client of the process. A worker round trip per lookup
- * would bound it, but would cost about 25 us on every lookup, more than a
- * whole walk of a typical table (2-5 us for 20 rules). So a walk starts on
- * the main thread, and each pattern runs there only when the engine says
- * its time is bounded for this key (inline(): no back-reference and a key
- * of at most INLINE_MAX_KEY bytes; pcre: also with a lower match limit, and
- * a match that reaches it gives up); the walk also stops when it has used
- * INLINE_BUDGET_MS. From the first pattern that may not run here, the walk
+ * would bound it, but would cost more than the walk itself: measured
+ * (bench/blocking.ts, 22 address rules, address keys), the main thread
+ * spends 5-9 us of CPU on a whole walk, 19-26 us on sending it to a worker
+ * and taking the answer, and the latency grows by about 25 us. So a walk
+ * starts on the main thread, and each pattern runs there only when the
+ * engine says its time is bounded for this key (inline(): no back-reference
+ * and a key of at most INLINE_MAX_KEY bytes; pcre: also with a lower match
+ * limit, and a match that reaches it gives up); the walk also stops when it
+ * has used INLINE_BUDGET_MS. From the first pattern that may not run here, the walk
  * goes on in a worker of the "pattern" pool (offload/pool.ts, matchJobs.ts),
  * which holds the same rules compiled and matches with the library's
  * defaults, so every answer and warning is the reference's.
