@@ -50,6 +50,9 @@ describe("dist/proxymap as one file", () => {
     const r = runBare(["--self-test"]);
     expect(r.stdout).toContain("self-test: ok");
     expect(r.stdout).toMatch(/lmdb \(native addon\): LMDB 0\.9\.\d+.*data format 1/);
+    // The worker threads' entry point is embedded (a second entry point): a
+    // worker starts from the empty directory, with no source tree anywhere.
+    expect(r.stdout).toMatch(/worker threads: started and answered in \d+ ms/);
     expect(r.code).toBe(0);
   });
 
@@ -63,6 +66,8 @@ describe("dist/proxymap as one file", () => {
 });
 
 describe("under a real Postfix master", () => {
+  // The unix lookups run on a worker thread (src/tables/unix.ts): the
+  // embedded worker also starts under master, as mail_owner.
   test("answers postmap -q through proxy:, runs as mail_owner, logs via postlogd, exits after max_idle", async () => {
     const inst = await PostfixInstance.start({
       impl: { path: bin },
