@@ -19,12 +19,13 @@
  * Two request shapes: up to Postfix 3.10 (`table`, `flags`, ...) and from
  * 3.11 (`table`, `instance_flags`, `flags`, ...; open: `table`,
  * `instance_flags`). The installed Postfix's generation decides how a
- * request is read: where it is 3.11 or later, every request is read in the
- * 3.11 shape, as that proxymap reads it (a 3.10-shaped request is then
- * malformed, and every BAD reply has the 3.11 shape); where it is older,
- * either shape is accepted, the name after `table` deciding which one a
- * request is (a broken request that does not get that far is answered in
- * the classic shape).
+ * request is read, as that generation's proxymap reads it: from 3.11 only
+ * the 3.11 shape, before only the classic one; a request of the other shape
+ * is malformed, and every BAD reply has the installed generation's shape.
+ * Only where no Postfix version is known ("either": ours run by hand
+ * without Postfix) the name after `table` decides which shape a request is
+ * (a broken request that does not get that far is answered in the classic
+ * shape).
  *
  * Pure: tokens in, a description of the request out, warnings as strings
  * (the caller logs them).
@@ -33,6 +34,9 @@ import { parseCUnsigned, type TokenReader } from "./attr";
 
 /** Which generation of the protocol a request (and so its reply) belongs to. */
 export type Gen = "classic" | "instance";
+
+/** The shapes the installed Postfix speaks: its generation's, or (version unknown) either. */
+export type Installed = Gen | "either";
 
 export type RequestOp = "open" | "lookup" | "update" | "delete" | "sequence";
 
@@ -91,9 +95,10 @@ const OPS = new Set<string>(Object.keys(SHAPES));
  *
  * `stream` names the peer in warnings ("proxymap socket").
  * `installed` is the installed Postfix's generation: "instance" (3.11+)
- * reads only the 3.11 shape; "classic" reads both (see above).
+ * reads only the 3.11 shape, "classic" only the older one, "either" both
+ * (see above).
  */
-export function scanRequest(reader: TokenReader, stream: string, installed: Gen): ScanResult | undefined {
+export function scanRequest(reader: TokenReader, stream: string, installed: Installed): ScanResult | undefined {
   const warnings: string[] = [];
   // Like the reference, a list that never started is no error at all.
   if (reader.eof && !reader.cutInToken) return undefined;
@@ -117,20 +122,20 @@ function scanBody(
   reader: TokenReader,
   op: RequestOp,
   stream: string,
-  installed: Gen,
+  installed: Installed,
   warnings: string[],
 ): ScanResult | undefined {
   const attrs: RequestAttrs = { table: "", instFlags: 0, flags: 0, key: "", value: "", func: 0 };
-  let gen = installed;
-  let wanted = SHAPES[op][installed];
+  let gen: Gen = installed === "instance" ? "instance" : "classic";
+  let wanted = SHAPES[op][gen];
   const bad = (): ScanResult => ({ scanned: { op: "bad", request: op, gen }, warnings });
 
   for (let i = 0; ; i++) {
     const name = reader.next();
     if (name === undefined) return endOfInput(reader, stream, "input attribute name", warnings, bad().scanned);
-    // Before 3.11 the second attribute tells the shape (a 3.11 client always
-    // sends instance_flags there); a 3.11+ proxymap knows only its own.
-    if (i === 1 && installed === "classic") {
+    // With no installed generation to follow, the second attribute tells
+    // the shape (a 3.11 client always sends instance_flags there).
+    if (i === 1 && installed === "either") {
       gen = name === INST[0] ? "instance" : "classic";
       wanted = SHAPES[op][gen];
     }

@@ -190,7 +190,7 @@ export function createService(opts: ServiceOptions): ProxymapService {
 
   const handler: RequestHandler = {
     streamName: opts.streamName ?? `${opts.serviceName} socket`,
-    fallbackGen: settings.fallbackGen,
+    installedGen: settings.installedGen,
     maxRequestSize: settings.maxRequestSize,
     onAsync(delta) {
       inFlight += delta;

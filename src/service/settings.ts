@@ -6,7 +6,7 @@
 import { mailVersion, type MainConfig } from "../config/mainCf";
 import { parseTimeSeconds } from "../config/timeValue";
 import { msg } from "../log/msg";
-import type { Gen } from "../protocol/scan";
+import type { Installed } from "../protocol/scan";
 import { DEFAULT_MAX_TABLES } from "../tables/dict/cache";
 
 export interface ServiceSettings {
@@ -15,10 +15,11 @@ export interface ServiceSettings {
   /**
    * The installed Postfix's protocol generation: "instance" (3.11+) reads
    * every request in the 3.11 shape and answers in it, malformed ones
-   * included; "classic" (older or unknown) reads either shape and answers
-   * in the request's own (scan.ts).
+   * included; "classic" (3.10 and older) likewise in the older shape;
+   * "either" (no version known) reads both and answers in the request's
+   * own (scan.ts).
    */
-  fallbackGen: Gen;
+  installedGen: Installed;
   /** Bytes one request may take before its connection is closed. */
   maxRequestSize: number;
   /** How long one request may wait on its table (daemon_timeout). */
@@ -41,7 +42,7 @@ export function serviceSettings(config: MainConfig, _writer: boolean): ServiceSe
   const version: [number, number] = [major, minor];
   return {
     greeting: greetingSetting(config.get("proxymap_protocol_greeting"), version),
-    fallbackGen: atLeast(version, 3, 11) ? "instance" : "classic",
+    installedGen: version[0] === 0 ? "either" : atLeast(version, 3, 11) ? "instance" : "classic",
     maxRequestSize: positiveInt(config, "proxymap_max_request_size", DEFAULT_MAX_REQUEST),
     maxTables: positiveInt(config, "proxymap_max_tables", DEFAULT_MAX_TABLES),
     requestTimeoutMs:

@@ -36,7 +36,7 @@
  * Reads: the .cf file, option files, TLS files. Logs: the reference's
  * warnings (see mysql/pool.ts, dbCommon/expand.ts, dbCommon/domain.ts and below).
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import type { SslOptions } from "mysql2";
 import { msg } from "../log/msg";
@@ -50,6 +50,7 @@ import { parseHosts, resolveTarget } from "./mysql/hosts";
 import { readClientOptions, type ClientOptions } from "./mysql/optionFile";
 import { acquirePool, Refused, Unavailable, type Pool, type PoolSettings, type ResultSet } from "./mysql/pool";
 import { legacyQuery, TemplateContext } from "./dbCommon/expand";
+import { readCertificateDir } from "./net/certDir";
 
 // The one main.cf setter serves every driver; this older name stays for callers that used it.
 export { setTableMainConfig as setMysqlMainConfig } from "./dbCommon/mainConfig";
@@ -95,24 +96,11 @@ function readTlsFile(name: string, field: string, path: string): Buffer {
 
 /** Every certificate file of a CA directory (hashed links or plain PEM files). */
 function readCaDir(name: string, dir: string): Buffer[] {
-  const out: Buffer[] = [];
-  let entries: string[];
   try {
-    entries = readdirSync(dir);
+    return readCertificateDir(dir);
   } catch (e) {
     throw new TableError("retry", `${TYPE}:${name}: cannot read tls_CApath ${dir}: ${(e as Error).message}`);
   }
-  for (const f of entries.sort()) {
-    const p = `${dir}/${f}`;
-    try {
-      if (!statSync(p).isFile()) continue;
-      const data = readFileSync(p);
-      if (data.includes("-----BEGIN CERTIFICATE-----")) out.push(data);
-    } catch {
-      // unreadable entries are skipped, as OpenSSL's directory lookup would
-    }
-  }
-  return out;
 }
 
 /**

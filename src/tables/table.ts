@@ -14,6 +14,8 @@
  * TableError carrying RETRY or CONFIG, like Postfix's dict->error.
  */
 
+import type { Gen } from "../protocol/scan";
+
 export type Maybe<T> = T | Promise<T>;
 
 /** Postfix's DICT_ERR_RETRY / DICT_ERR_CONFIG, as proxymap status codes. */
@@ -102,6 +104,12 @@ export interface OpenArgs {
   write: boolean;
   /** The dict flags sent with the first request that opened this table. */
   flags: number;
+  /**
+   * Whose rules: "classic" (Postfix up to 3.10) or "instance" (3.11 and
+   * later), from the request's shape. Most drivers do not care; those whose
+   * open changed between the generations (texthash, inline) do.
+   */
+  gen?: Gen;
 }
 
 /**

@@ -20,6 +20,8 @@ describeDriver({
   entries: [["alpha", "1"], ["beta", "two words"]],
   missing: "gamma",
   impl: F.FIXED,
+  // Queries run on a worker thread (a slow query must not stall the process).
+  async: true,
   folds: true,
   sequence: false,
   writable: false,

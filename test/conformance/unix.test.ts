@@ -8,6 +8,8 @@ describeDriver({
   entries: [["root", "root:x:0:0:root:/root:/bin/bash"]],
   missing: "no-such-user-here",
   impl: F.FIXED,
+  // NSS runs on a worker thread (a slow source must not stall the process).
+  async: true,
   folds: true,
   sequence: false,
   writable: false,

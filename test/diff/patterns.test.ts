@@ -72,7 +72,7 @@ function historyDependent(c: Case, i: number, a: List | undefined, b: List | und
 const serviceLinesOf = (log: string) => serviceLines(log, (l) => l.replaceAll(tables.dir, "TABLES").replace(/127\.0\.0\.1:\d+/g, "127.0.0.1:PORT"));
 
 const report = (c: Case, a: CaseResult | undefined, b: CaseResult | undefined) =>
-  caseReport(c, a, b, { a: "C  ", b: AGAINST === "c" ? "C2 " : "our", translatedB: AGAINST === "c" });
+  caseReport(c, a, b, { a: "C  ", b: AGAINST === "c" ? "C2 " : "our" });
 
 describe(`pattern tables differential: C proxymap vs ${AGAINST === "c" ? "C proxymap (self-check)" : "dist/proxymap"}`, () => {
   beforeAll(async () => {
@@ -98,17 +98,17 @@ describe(`pattern tables differential: C proxymap vs ${AGAINST === "c" ? "C prox
     const compared = cases.filter((c) => !c.kill && singleLists(c));
     const framed = cases.filter((c) => !c.kill && !singleLists(c));
     const deaths = cases.filter((c) => c.kill);
-    const run = (inst: PostfixInstance, list: Case[], translated: boolean, quietMs: number) =>
-      runAll(list, { roundMs: ROUND_MS, quietMs, connectMs: 15_000, translated }, (c) => inst.socket(c.service));
+    const run = (inst: PostfixInstance, list: Case[], quietMs: number) =>
+      runAll(list, { roundMs: ROUND_MS, quietMs, connectMs: 15_000 }, (c) => inst.socket(c.service));
     const t0 = Date.now();
-    const [a, b] = await Promise.all([run(ref, compared, true, QUIET_MS), run(sut, compared, AGAINST === "c", QUIET_MS)]);
+    const [a, b] = await Promise.all([run(ref, compared, QUIET_MS), run(sut, compared, QUIET_MS)]);
     await Bun.sleep(400); // postlogd writes asynchronously
     refLog = ref.log();
     sutLog = sut.log();
     const t1 = Date.now();
-    const [fa, fb] = await Promise.all([run(ref, framed, true, 80), run(sut, framed, AGAINST === "c", 80)]);
+    const [fa, fb] = await Promise.all([run(ref, framed, 80), run(sut, framed, 80)]);
     const t2 = Date.now();
-    const [ka, kb] = await Promise.all([run(ref, deaths, true, 3000), run(sut, deaths, AGAINST === "c", 3000)]);
+    const [ka, kb] = await Promise.all([run(ref, deaths, 3000), run(sut, deaths, 3000)]);
     refRes = new Map([...a, ...fa, ...ka]);
     sutRes = new Map([...b, ...fb, ...kb]);
     const rounds = compared.reduce((s, c) => s + c.rounds.length, 0);
@@ -243,9 +243,9 @@ describe(`pattern tables differential: C proxymap vs ${AGAINST === "c" ? "C prox
     const ourLines = serviceLinesOf(sutLog);
     const refKinds = new Set(refLines.filter(whole).map(template));
     const ourKinds = new Set(ourLines.map(template));
-    // Deliberate or history-dependent (as in differential.test.ts): ours reads instance_flags as the
-    // 3.11 shape; the UTF-8 check of a shared instance is set by whichever case opened it first.
-    const excused = (k: string) => k.includes("attribute instance_flags") || k.includes("non-UTF-N key");
+    // History-dependent (as in differential.test.ts): the UTF-8 check of a shared instance is set by
+    // whichever case opened it first.
+    const excused = (k: string) => k.includes("non-UTF-N key");
     const missing = [...refKinds].filter((k) => !ourKinds.has(k) && !excused(k));
     // Exact lines (timestamps and pids gone) for reading: the ones only one side logged.
     const count = new Map<string, number>();
@@ -276,15 +276,14 @@ describe(`pattern tables differential: C proxymap vs ${AGAINST === "c" ? "C prox
    * only the reference has are printed, not failed: ours' postlog client
    * drops lines that cannot be sent without blocking (a table with many bad
    * lines is a burst larger than the kernel's datagram queue), see the report.
-   * Excused: instance_flags (ours reads the 3.11 shape), non-UTF-8 key lines
-   * (history), and an "error:" where the reference later dies with "fatal:"
-   * on the same text.
+   * Excused: non-UTF-8 key lines (history), and an "error:" where the
+   * reference later dies with "fatal:" on the same text.
    */
   test("ours logs no line the reference never logs", () => {
     const refAll = serviceLinesOf(ref!.log());
     const refSet = new Set(serviceLinesOf(refLog));
     const fatal = new Set(refAll.filter((l) => l.includes(": fatal: ")).map((l) => l.replace(/^[a-z]+: fatal: /, "")));
-    const excused = (l: string) => l.includes("instance_flags") || l.includes("non-UTF-8 key") || fatal.has(l.replace(/^[a-z]+: error: /, ""));
+    const excused = (l: string) => l.includes("non-UTF-8 key") || fatal.has(l.replace(/^[a-z]+: error: /, ""));
     const extra = new Map<string, number>();
     for (const l of serviceLinesOf(sutLog)) if (!refSet.has(l) && !excused(l)) extra.set(l, (extra.get(l) ?? 0) + 1);
     const lost = new Map<string, number>();

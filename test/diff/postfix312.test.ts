@@ -65,7 +65,7 @@ let serverDir = "";
 let ref: Side | undefined;
 let sut: Side | undefined;
 
-const runOpts = { roundMs: ROUND_MS, quietMs: QUIET_MS, connectMs: 15_000, translated: false, probe: PROBE_311 };
+const runOpts = { roundMs: ROUND_MS, quietMs: QUIET_MS, connectMs: 15_000, probe: PROBE_311 };
 
 /** Start one side: its table directory, its instance, its database files. */
 async function startSide(label: string, impl: "c" | "ours", s: Servers312): Promise<Side> {
@@ -105,7 +105,7 @@ function learnClientFlags(side: Side): Map<string, number> {
   return out;
 }
 
-const report = (c: Case) => caseReport(c, ref!.res.get(c.id), sut!.res.get(c.id), { a: "C  ", b: AGAINST === "c" ? "C2 " : "our", translatedB: false });
+const report = (c: Case) => caseReport(c, ref!.res.get(c.id), sut!.res.get(c.id), { a: "C  ", b: AGAINST === "c" ? "C2 " : "our" });
 
 describe(`Postfix 3.12: the 3.12 C proxymap vs ${AGAINST === "c" ? "itself (self-check)" : "dist/proxymap"}, both in 3.12 instances`, () => {
   beforeAll(async () => {
@@ -255,7 +255,7 @@ describe(`Postfix 3.12: the 3.12 C proxymap vs ${AGAINST === "c" ? "itself (self
       const b = sut!.deathRes.get(sut!.deaths[i].id)!;
       if (a.closed) died++;
       lines.push(`  ${a.closed ? "3.12 died" : "3.12 survived"}: ${c.label} -- ${c.kill}; ${AGAINST === "c" ? "" : `ours: ${splitLists(b.stream).lists.map((l) => enc(l).replaceAll("\0", "|")).join(" ")}`}`);
-      if (AGAINST === "ours" && !answeredEveryRound(sut!.deaths[i], b)) bad.push(caseReport(sut!.deaths[i], a, b, { a: "C  ", b: "our", translatedB: false }));
+      if (AGAINST === "ours" && !answeredEveryRound(sut!.deaths[i], b)) bad.push(caseReport(sut!.deaths[i], a, b, { a: "C  ", b: "our" }));
     }
     console.log(`deliberate differences: ${ref!.deaths.length} cases where the 3.12 C proxymap dies (${died} deaths seen):\n${lines.join("\n")}`);
     expect(died).toBe(ref!.deaths.length);

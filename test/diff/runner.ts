@@ -48,8 +48,6 @@ export interface CaseResult {
 }
 
 export interface RunOptions {
-  /** Send round.translated where present (the 3.7 reference). */
-  translated: boolean;
   /** How long a round waits for its first reply list. */
   roundMs: number;
   /** Silence that ends the flush / a truncated case. */
@@ -122,8 +120,7 @@ export async function runCase(path: string, c: Case, o: RunOptions): Promise<Cas
   try {
     for (const r of c.rounds) {
       if (cl.closed) break;
-      const out = o.translated && r.translated ? r.translated : r.bytes;
-      await cl.send(out);
+      await cl.send(r.bytes);
       res.sent++;
       let d: string;
       if (r.truncated) {
@@ -131,7 +128,7 @@ export async function runCase(path: string, c: Case, o: RunOptions): Promise<Cas
         res.inStep = false;
       } else {
         d = text(await firstList(cl, o.roundMs));
-        if (!d.length || out.length > LARGE) d += await sync();
+        if (!d.length || r.bytes.length > LARGE) d += await sync();
         else res.inStep = true;
       }
       res.rounds.push(d);
@@ -181,12 +178,11 @@ export function splitLists(s: string): { lists: [string, string][][]; tail: stri
 }
 
 /** Report lines for one side of a case. */
-export function describeSide(tag: string, c: Case, r: CaseResult | undefined, translated: boolean): string {
+export function describeSide(tag: string, c: Case, r: CaseResult | undefined): string {
   if (!r) return `  ${tag} (not run)`;
   const lines: string[] = [];
   c.rounds.forEach((round, i) => {
-    const sent = translated && round.translated ? round.translated : round.bytes;
-    lines.push(`  ${tag} > ${show(sent, 200)}`);
+    lines.push(`  ${tag} > ${show(round.bytes, 200)}`);
     if (i < r.rounds.length) lines.push(`  ${tag} < ${r.rounds[i].length ? show(r.rounds[i], 300) : "(nothing yet)"}`);
   });
   lines.push(`  ${tag} stream: ${r.stream.length ? show(r.stream, 600) : "(empty)"}${r.closed ? " [closed]" : ""}${r.inStep ? "" : " [probe not answered]"}${r.error ? ` [${r.error}]` : ""}`);
@@ -299,11 +295,11 @@ export function multisetDiff(a: string[], b: string[]): { onlyA: string[]; onlyB
 }
 
 /** A case with both transcripts, for failure messages and reports. */
-export function caseReport(c: Case, a: CaseResult | undefined, b: CaseResult | undefined, tags: { a: string; b: string; translatedB: boolean }): string {
+export function caseReport(c: Case, a: CaseResult | undefined, b: CaseResult | undefined, tags: { a: string; b: string }): string {
   return [
     `case ${c.id} [${c.service}] ${c.label}${c.kill ? ` (reference dies: ${c.kill})` : ""}`,
-    describeSide(tags.a, c, a, true),
-    describeSide(tags.b, c, b, tags.translatedB),
+    describeSide(tags.a, c, a),
+    describeSide(tags.b, c, b),
   ].join("\n");
 }
 
@@ -313,7 +309,7 @@ export function caseReport(c: Case, a: CaseResult | undefined, b: CaseResult | u
  * its greeting).
  */
 export async function requireAnswering(socket: string, log: () => string, probe: Probe = PROBE_37): Promise<void> {
-  const r = await runCase(socket, { id: -1, service: "proxymap", label: "probe", rounds: [] }, { roundMs: 30, quietMs: 150, connectMs: 10_000, translated: false, probe });
+  const r = await runCase(socket, { id: -1, service: "proxymap", label: "probe", rounds: [] }, { roundMs: 30, quietMs: 150, connectMs: 10_000, probe });
   if (!r.greeting) throw new Error(`${socket}: the service does not answer (${r.error}):\n${log().slice(-2000)}`);
 }
 

@@ -62,7 +62,10 @@ export interface DriverSpec {
    * TRY0NULL). Undefined: the flags carry only what the request asked for.
    */
   nullBits?: number;
-  /** Lookups complete later (a network table): a Promise, never the hot path. */
+  /**
+   * Lookups complete later: a Promise, never the hot path (a network table,
+   * or one whose calls run on a worker thread: unix, sqlite).
+   */
   async?: boolean;
   /** Update and delete really work on the write service (OK), instead of CONFIG. */
   writableOps?: boolean;
@@ -173,7 +176,7 @@ export function describeDriver(spec: DriverSpec): void {
       const d = await open(await spec.table());
       for (const [k, v] of spec.entries) {
         const r = dictGet(d, k, 0);
-        // Network tables (spec.async) answer later by design.
+        // Network and worker-thread tables (spec.async) answer later by design.
         expect(r instanceof Promise).toBe(spec.async === true);
         expect(await r).toMatchObject({ status: Status.OK, value: v });
       }

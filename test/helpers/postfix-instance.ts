@@ -75,6 +75,11 @@ export interface InstanceOptions {
   lifetimeSec?: number;
   /** Keep BASE after stop() (debugging). */
   keep?: boolean;
+  /**
+   * A command that runs master (its last arguments), e.g. `unshare -m ...`
+   * to give the instance a mount namespace of its own; it must exec master.
+   */
+  masterWrap?: string[];
 }
 
 export interface RunResult {
@@ -255,7 +260,7 @@ export class PostfixInstance {
     const lifetime = String(this.opts.lifetimeSec ?? 1800);
     // No core files: a daemon that panics (the reference does, PROTOCOL.md section 7)
     // then closes its connections at once instead of after a slow dump.
-    const cmd = ["/bin/sh", "-c", 'ulimit -c 0; exec "$@"', "sh", join(this.sbinDir, "master"), "-w", "-c", this.configDir, "-e", lifetime];
+    const cmd = [...(this.opts.masterWrap ?? []), "/bin/sh", "-c", 'ulimit -c 0; exec "$@"', "sh", join(this.sbinDir, "master"), "-w", "-c", this.configDir, "-e", lifetime];
     const r = Bun.spawnSync(cmd, {
       cwd: "/",
       env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", MAIL_CONFIG: this.configDir },

@@ -217,7 +217,7 @@ describe("lmdb driver", () => {
     }
   });
 
-  test("a writer holding the exclusive fcntl lock makes a LOCK lookup wait", async () => {
+  test("a writer holding the exclusive fcntl lock makes a LOCK lookup wait, without blocking the event loop", async () => {
     const { dir, file } = build("a 1\n");
     try {
       // perl holds F_WRLCK on map.lmdb for 400 ms, like postmap rebuilding it.
@@ -229,12 +229,21 @@ describe("lmdb driver", () => {
       await reader.read();
       const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }) as Table);
       const t0 = Date.now();
-      expect(t.lookup("a", L)).toBe("1");
-      expect(Date.now() - t0).toBeGreaterThan(250);
+      const waiting = t.lookup("a", L);
+      expect(waiting).toBeInstanceOf(Promise);
+      // Meanwhile the event loop turns: a timer fires on time, and a
+      // lookup that does not ask for the lock is answered at once.
+      const tick = Date.now();
+      await Bun.sleep(20);
+      expect(Date.now() - tick).toBeLessThan(100);
       const t1 = Date.now();
       expect(t.lookup("a", L & ~DictFlag.LOCK)).toBe("1");
-      expect(Date.now() - t1).toBeLessThan(250);
+      expect(Date.now() - t1).toBeLessThan(100);
+      expect(await waiting).toBe("1");
+      expect(Date.now() - t0).toBeGreaterThan(250);
       await holder.exited;
+      // With the file free, a LOCK lookup answers at once, without a Promise.
+      expect(t.lookup("a", L)).toBe("1");
       t.close!();
     } finally {
       rmSync(dir, { recursive: true, force: true });

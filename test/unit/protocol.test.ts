@@ -10,7 +10,7 @@ import { scanRequest, type ScanResult } from "../../src/protocol/scan";
 
 const bytes = (s: string) => Buffer.from(s, "latin1");
 
-function scanAll(input: string, installed: "classic" | "instance" = "classic"): ScanResult[] {
+function scanAll(input: string, installed: "classic" | "instance" | "either" = "classic"): ScanResult[] {
   const buf = bytes(input);
   const r = new TokenReader(buf, 0, buf.length);
   const out: ScanResult[] = [];
@@ -77,14 +77,19 @@ describe("scanRequest", () => {
     expect(r.warnings).toEqual([]);
   });
 
-  test("3.11 lookup shape is recognised by instance_flags", () => {
-    const [r] = scanAll("request\0lookup\0table\0static:x\0instance_flags\0" + "16\0flags\0" + "64\0key\0k\0\0");
+  test("no installed version: the 3.11 lookup shape is recognised by instance_flags", () => {
+    const [r] = scanAll("request\0lookup\0table\0static:x\0instance_flags\0" + "16\0flags\0" + "64\0key\0k\0\0", "either");
     expect(r.scanned).toMatchObject({ op: "lookup", gen: "instance", instFlags: 16, flags: 64, key: "k" });
   });
 
-  test("3.11 open has only instance_flags", () => {
-    const [r] = scanAll("request\0open\0table\0static:x\0instance_flags\0" + "0\0\0");
+  test("no installed version: the 3.11 open has only instance_flags", () => {
+    const [r] = scanAll("request\0open\0table\0static:x\0instance_flags\0" + "0\0\0", "either");
     expect(r.scanned).toMatchObject({ op: "open", gen: "instance", instFlags: 0 });
+  });
+
+  test("a 3.10-or-older installation reads a 3.11-shaped request as its proxymap does: BAD, classic shape", () => {
+    const [r] = scanAll("request\0lookup\0table\0static:x\0instance_flags\0" + "16\0flags\0" + "64\0key\0k\0\0");
+    expect(r.scanned).toMatchObject({ op: "bad", request: "lookup", gen: "classic" });
   });
 
   test("first attribute not request: no reply, only the name consumed", () => {

@@ -4,11 +4,13 @@
  * registered DICT).
  *
  * Who owns the flags: the instance's first-open word (`openFlags`) is set
- * once. Up to 3.10 the reference keeps one mutable word per instance that
- * every request rewrites (its request bits) and that the `open` reply
- * shows: that is `word`, written only by ops.ts for requests of that
- * shape. From 3.11 each request brings its whole word and gets the result
- * back; nothing is stored. Drivers never keep flags.
+ * once. The reference also keeps one mutable word per instance
+ * (dict->flags): up to 3.10 every request rewrites its request bits and the
+ * `open` reply shows it; from 3.11 every request replaces it with its own
+ * word, and `open` replies the first-open word instead. That is `word`,
+ * written only by ops.ts; replies carry each call's own flags, and a
+ * composite sharing the instance looks its member up with `word`, as the
+ * reference does. Drivers never keep flags.
  *
  * Reads and logs nothing.
  */

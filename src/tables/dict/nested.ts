@@ -27,7 +27,7 @@ const PROXY_COLON = "proxy:";
 
 /** The flags a nested table's operations use by default: its own (the reference's dict->flags). */
 function own(d: Dict): number {
-  return d.gen === "classic" ? d.word : d.openFlags;
+  return d.word;
 }
 
 function handle(first: Dict, resolve: () => Maybe<Dict>, done: () => void): OpenedTable {

@@ -31,7 +31,7 @@ import type { Gen } from "../../protocol/scan";
 import { msg } from "../../log/msg";
 import { TableError, type Maybe, type OpenContext, type Table, type TableType } from "../table";
 import { findTableType } from "../registry";
-import { dictFlagsStr } from "../flagsStr";
+import { dictFlagsStr, SURROGATE } from "../flagsStr";
 import { needUtf8Activation } from "../utf8";
 import { cached, closeQuietly, enter, probeChanged, retire } from "./cache";
 import { debugLayer } from "./debugLayer";
@@ -45,7 +45,7 @@ const OPEN_MODE = { read: "0", write: "102" };
 export function registeredName(typeName: string, writer: boolean, flags: number, gen: Gen): string {
   return gen === "classic"
     ? `${typeName}:${dictFlagsStr(flags & INST_MASK)}`
-    : `${typeName}(${writer ? OPEN_MODE.write : OPEN_MODE.read},${dictFlagsStr(flags)})`;
+    : `${typeName}(${writer ? OPEN_MODE.write : OPEN_MODE.read},${dictFlagsStr(flags, gen)})`;
 }
 
 /** Builds the OpenContext a driver's open() receives (nested.ts; set there to avoid an import loop). */
@@ -99,7 +99,7 @@ export function create(typeName: string, reg: string, writer: boolean, flags: nu
   if (tt === undefined || (tt.since !== undefined && gen === "classic")) return made.surrogate(`unsupported dictionary type: ${type}`, "retry", false);
   let t: Maybe<Table>;
   try {
-    t = tt.open({ type, name, write: writer, flags }, contextFor(gen, writer));
+    t = tt.open({ type, name, write: writer, flags, gen }, contextFor(gen, writer));
   } catch (err) {
     return made.failed(err);
   }
@@ -157,7 +157,8 @@ class Maker {
   surrogate(reason: string, kind: "retry" | "config", utf8Step: boolean): Dict {
     msg.error(reason);
     const label = `${this.type}:${this.name}`;
-    let t = surrogateTable(label, reason, kind, this.flags, this.writer);
+    // From 3.11 a surrogate says what it is (DICT_FLAG_SURROGATE).
+    let t = surrogateTable(label, reason, kind, this.gen === "classic" ? this.flags : this.flags | SURROGATE, this.writer);
     let flags = t.flags;
     if (this.debug) t = debugLayer(t, label);
     if (utf8Step) [t, flags] = this.utf8(t, flags, label);

@@ -8,8 +8,11 @@
  *   the request's bits put in (flags = (flags & ~RQST_MASK) | (request &
  *   RQST_MASK)), stored back as the reference stores it (the next `open`
  *   reply shows it);
- * - from 3.11 ("instance"): the request's whole word, as sent; nothing is
- *   stored, so overlapping requests with different flags cannot mix.
+ * - from 3.11 ("instance"): the request's whole word, as sent. It is the
+ *   call's own, so overlapping requests with different flags cannot mix;
+ *   it is also left on the instance as the reference leaves dict->flags
+ *   (`word`), which is what a composite sharing that instance looks its
+ *   member up with. Replies never read it.
  * A driver that settles TRY0NULL/TRY1NULL reports the new bits (Settled);
  * they go into the reply, and up to 3.10 into the shared word.
  *
@@ -30,8 +33,7 @@ const TRY_BITS = DictFlag.TRY0NULL | DictFlag.TRY1NULL;
 
 /** The flags word of one call (see the file comment). */
 function callFlags(d: Dict, request: number): number {
-  if (d.gen !== "classic") return request;
-  d.word = (d.word & ~RQST_MASK) | (request & RQST_MASK);
+  d.word = d.gen === "classic" ? (d.word & ~RQST_MASK) | (request & RQST_MASK) : request;
   return d.word;
 }
 
@@ -39,7 +41,7 @@ function callFlags(d: Dict, request: number): number {
 function flagsAfter<T>(d: Dict, call: number, r: Out<T>): number {
   if (!(r instanceof Settled)) return call;
   const after = (call & ~TRY_BITS) | (r.flags & TRY_BITS);
-  if (d.gen === "classic") d.word = (d.word & ~TRY_BITS) | (after & TRY_BITS);
+  d.word = (d.word & ~TRY_BITS) | (after & TRY_BITS);
   return after;
 }
 
