@@ -35,8 +35,9 @@ import { internal } from "./internal";
 import { socketmap } from "./socketmap";
 import { tcp } from "./tcp";
 import { debug } from "./debug";
+import { memcache } from "./memcache";
 
-export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree, cdb, lmdb, sqlite, mysqlTable, ldapTable, cidr, regexp, pcre, unionmap, pipemap, environ, randmap, internal, socketmap, tcp, debug];
+export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree, cdb, lmdb, sqlite, mysqlTable, ldapTable, cidr, regexp, pcre, unionmap, pipemap, environ, randmap, internal, socketmap, tcp, debug, memcache];
 
 const BY_NAME = new Map<string, TableType>(TABLE_TYPES.map((t) => [t.type, t]));
 

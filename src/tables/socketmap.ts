@@ -35,7 +35,7 @@ import { msg } from "../log/msg";
 import { TableError, type OpenArgs, type Table, type TableType } from "./table";
 import { lowercaseAscii } from "./utf8";
 import { cString } from "./strings";
-import { ConnectError, type ParseStep } from "./net/connection";
+import { warnConnectFailed, type ParseStep } from "./net/connection";
 import { Pool } from "./net/pool";
 import { parseService } from "./net/endpoint";
 import { NETSTRING_ERROR_TEXT, decodeNetstring, encodeNetstring, type NetstringError } from "./net/netstring";
@@ -86,10 +86,7 @@ class SocketmapTable implements Table {
       try {
         conn = (await this.pool.acquire()).conn;
       } catch (err) {
-        if (err instanceof ConnectError && err.resolver) msg.warn(`host or service ${this.endpoint} not found: ${err.resolver}`);
-        const why = err instanceof ConnectError ? err.message : String(err);
-        msg.warn(`connect to ${this.endpoint}: ${why}`);
-        throw this.failed(why);
+        throw this.failed(warnConnectFailed(this.endpoint, err));
       }
       conn.send(query);
       const r = await conn.read(parseReply, socketmapLimits.timeoutMs);

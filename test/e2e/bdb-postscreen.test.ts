@@ -11,7 +11,7 @@
  * Needs Postfix (root) and, for "ours", dist/proxymap (npm run build).
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { connect } from "node:net";
+import { smtpSession } from "../helpers/smtp";
 import { PostfixInstance, type ProxymapImpl } from "../helpers/postfix-instance";
 
 let inst: PostfixInstance | undefined;
@@ -22,33 +22,6 @@ afterEach(() => {
 
 function freePort(): number {
   return 20000 + Math.floor(Math.random() * 20000);
-}
-
-/** Connect, wait for the 220 greeting (postscreen hands over to smtpd), QUIT. */
-async function smtpSession(port: number, timeoutMs = 15000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: "127.0.0.1", port });
-    let got = "";
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve(got);
-    }, timeoutMs);
-    s.on("data", (d) => {
-      got += d.toString("latin1");
-      if (/^220 /m.test(got) && !got.includes("QUIT-SENT")) {
-        s.write("QUIT\r\n");
-        got += "QUIT-SENT\n";
-      }
-    });
-    s.on("close", () => {
-      clearTimeout(timer);
-      resolve(got);
-    });
-    s.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
 }
 
 for (const impl of ["c", "ours"] as ProxymapImpl[]) {

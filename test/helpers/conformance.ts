@@ -46,6 +46,8 @@ export interface DriverSpec {
   /** FOLD_FIX finds the entries under upper-case keys. */
   folds: boolean;
   sequence: boolean;
+  /** sequence answers NOKEY with this warning instead (memcache without a backup). */
+  sequenceWarning?: (name: string) => string;
   /** Can the write service open it? */
   writable: boolean;
   /** A name of this type that fails to open, and the failure text. */
@@ -219,6 +221,13 @@ export function describeDriver(spec: DriverSpec): void {
         }
         expect(r.status).toBe(spec.lookupStatus ?? Status.NOKEY);
         expect(seen.sort()).toEqual([...spec.entries].sort());
+      });
+    } else if (spec.sequenceWarning) {
+      test("sequence finds nothing, with the type's warning", async () => {
+        const name = await spec.table();
+        const d = await open(name);
+        expect(await dictSeq(d, 0, 0)).toMatchObject({ status: Status.NOKEY, key: "", value: "" });
+        expect(logs).toEqual([spec.sequenceWarning!(name)]);
       });
     } else {
       test("sequence is not supported: CONFIG and a warning, process goes on", async () => {

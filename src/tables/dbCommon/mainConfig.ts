@@ -12,13 +12,13 @@
  *
  * Reads: main.cf (through src/config/mainCf.ts). Logs what loading logs.
  */
-import { loadMainConfig, type MainConfig } from "../../config/mainCf";
+import { loadMainConfig, parseMailVersion, type MainConfig } from "../../config/mainCf";
 
 /**
  * The MainConfig methods drivers use. `has` is optional because tests
  * hand in small stand-ins; without it, presence falls back to raw().
  */
-export type MainConfigView = Pick<MainConfig, "get" | "raw"> & Partial<Pick<MainConfig, "has">>;
+export type MainConfigView = Pick<MainConfig, "get" | "raw"> & Partial<Pick<MainConfig, "has" | "installedVersion">>;
 
 let config: MainConfigView | undefined;
 
@@ -30,4 +30,13 @@ export function setTableMainConfig(cfg: MainConfigView | undefined): void {
 export function tableMainConfig(): MainConfigView {
   config ??= loadMainConfig({ configDir: process.env.MAIL_CONFIG || "/etc/postfix", overrides: [], settleWait: false });
   return config;
+}
+
+/**
+ * [major, minor, patch] of the installed Postfix (its defaults'
+ * mail_version, whatever main.cf says), which decides what a table reads.
+ */
+export function installedGeneration(): [number, number, number] {
+  const cfg = tableMainConfig();
+  return parseMailVersion(cfg.installedVersion ?? cfg.get("mail_version"));
 }

@@ -13,10 +13,12 @@
  * unusable (the caller closes it): a late reply must never be taken as
  * the answer to the next request.
  *
- * Reads and logs nothing itself; errors carry the C library's errno text
- * for the caller's "%m".
+ * Reads nothing; errors carry the C library's errno text for the caller's
+ * "%m". Logs only through warnConnectFailed(), the auto_clnt client's
+ * connect warnings that socketmap and memcache share.
  */
 import { createConnection, type Socket } from "node:net";
+import { msg } from "../../log/msg";
 import { errnoText } from "../errno";
 
 /** A server address; an inet port of -1 is a service name that did not resolve. */
@@ -47,6 +49,18 @@ export class ConnectError extends Error {
   }
 }
 
+/**
+ * auto_clnt_open()'s warning for a failed connect to ENDPOINT ("connect to
+ * ENDPOINT: %m"), after inet_connect()'s "host or service ... not found"
+ * when the name did not resolve. Returns the errno text.
+ */
+export function warnConnectFailed(endpoint: string, err: unknown): string {
+  if (err instanceof ConnectError && err.resolver) msg.warn(`host or service ${endpoint} not found: ${err.resolver}`);
+  const why = err instanceof ConnectError ? err.message : String(err);
+  msg.warn(`connect to ${endpoint}: ${why}`);
+  return why;
+}
+
 /** gai_strerror() texts for the resolver failures Node reports by code. */
 const RESOLVER_TEXT: Readonly<Record<string, string>> = {
   ENOTFOUND: "Name or service not known",
@@ -64,6 +78,39 @@ function connectError(e: unknown): ConnectError {
 
 /** strerror(ETIMEDOUT), what a timed-out connect reports. */
 const ETIMEDOUT_TEXT = "Connection timed out";
+
+/**
+ * A connected socket to ep within timeoutMs (0: no limit, as Postfix's
+ * blocking connect without a time-out); rejects with a ConnectError
+ * holding the errno text. Shared by one-request connections (below) and
+ * pipelined ones (pipeline.ts).
+ */
+export function connectSocket(ep: Endpoint, timeoutMs: number): Promise<Socket> {
+  if (ep.kind === "inet" && ep.port < 0) {
+    return Promise.reject(new ConnectError("Cannot assign requested address", "Servname not supported for ai_socktype"));
+  }
+  return new Promise((resolve, reject) => {
+    const sock = ep.kind === "unix" ? createConnection({ path: ep.path }) : createConnection({ host: ep.host, port: ep.port });
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            sock.destroy();
+            reject(new ConnectError(ETIMEDOUT_TEXT));
+          }, timeoutMs)
+        : undefined;
+    const onError = (e: unknown) => {
+      clearTimeout(timer);
+      sock.destroy();
+      reject(connectError(e));
+    };
+    sock.once("error", onError);
+    sock.once("connect", () => {
+      clearTimeout(timer);
+      sock.off("error", onError);
+      resolve(sock);
+    });
+  });
+}
 
 export class Connection {
   /** When the connection was made (for the reference's max_ttl). */
@@ -92,28 +139,8 @@ export class Connection {
   }
 
   /** Connect within timeoutMs; rejects with a ConnectError holding the errno text. */
-  static open(ep: Endpoint, timeoutMs: number): Promise<Connection> {
-    if (ep.kind === "inet" && ep.port < 0) {
-      return Promise.reject(new ConnectError("Cannot assign requested address", "Servname not supported for ai_socktype"));
-    }
-    return new Promise((resolve, reject) => {
-      const sock = ep.kind === "unix" ? createConnection({ path: ep.path }) : createConnection({ host: ep.host, port: ep.port });
-      const timer = setTimeout(() => {
-        sock.destroy();
-        reject(new ConnectError(ETIMEDOUT_TEXT));
-      }, timeoutMs);
-      const onError = (e: unknown) => {
-        clearTimeout(timer);
-        sock.destroy();
-        reject(connectError(e));
-      };
-      sock.once("error", onError);
-      sock.once("connect", () => {
-        clearTimeout(timer);
-        sock.off("error", onError);
-        resolve(new Connection(sock));
-      });
-    });
+  static async open(ep: Endpoint, timeoutMs: number): Promise<Connection> {
+    return new Connection(await connectSocket(ep, timeoutMs));
   }
 
   /** Still connected, nothing unread: fit to carry another request. */
