@@ -23,6 +23,7 @@ import { cdb } from "./cdb";
 import { lmdb } from "./lmdb";
 import { sqlite } from "./sqlite";
 import { mysqlTable } from "./mysql";
+import { pgsql } from "./pgsql";
 import { cidr } from "./cidr";
 import { regexp } from "./regexp";
 import { pcre } from "./pcre";
@@ -34,7 +35,7 @@ import { internal } from "./internal";
 import { socketmap } from "./socketmap";
 import { tcp } from "./tcp";
 
-export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree, cdb, lmdb, sqlite, mysqlTable, cidr, regexp, pcre, unionmap, pipemap, environ, randmap, internal, socketmap, tcp];
+export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree, cdb, lmdb, sqlite, mysqlTable, pgsql, cidr, regexp, pcre, unionmap, pipemap, environ, randmap, internal, socketmap, tcp];
 
 const BY_NAME = new Map<string, TableType>(TABLE_TYPES.map((t) => [t.type, t]));
 

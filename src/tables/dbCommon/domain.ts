@@ -2,7 +2,7 @@
  * dbCommon/domain.ts - the `domain` setting of SQL tables: a Postfix
  * string list (util/match_list.c with match_string) deciding which keys
  * are worth a query (global/db_common.c db_common_check_domain()), shared
- * by the mysql and sqlite drivers.
+ * by the mysql, pgsql and sqlite drivers.
  *
  * List items are separated by commas and blanks, "{...}" kept together;
  * "!item" negates; "/file/name" stands for the file's words (lines that
@@ -34,7 +34,7 @@ import { DictFlag, Status } from "../../protocol/constants";
 import { dictGet, openDict } from "../dict";
 import { errnoText } from "../errno";
 import { CHARS_COMMA_SP, tokensQ } from "../strings";
-import { TableError } from "../table";
+import { TableError, type OpenContext, type OpResult } from "../table";
 import { casefold } from "../utf8";
 
 const DICT_FLAGS = DictFlag.LOCK | DictFlag.UTF8_REQUEST;
@@ -53,13 +53,18 @@ export class DomainList {
   private constructor(
     private readonly pname: string,
     private readonly patterns: Pattern[],
+    private readonly ctx: OpenContext | undefined,
   ) {}
 
-  /** string_list_init(): parse the `domain` value of table NAME. */
-  static parse(pname: string, value: string): DomainList {
+  /**
+   * string_list_init(): parse the `domain` value of table NAME. A driver
+   * passes its OpenContext for type:table items (without one, they are
+   * opened through the dict layer directly).
+   */
+  static parse(pname: string, value: string, ctx?: OpenContext): DomainList {
     const patterns: Pattern[] = [];
     parseInto(pname, value, true, patterns);
-    return new DomainList(pname, patterns);
+    return new DomainList(pname, patterns, ctx);
   }
 
   /** db_common_check_domain() for a lookup key. */
@@ -89,8 +94,14 @@ export class DomainList {
   }
 
   private async matchTable(table: string, match: boolean, domain: string, index: number): Promise<DomainCheck> {
-    const d = await openDict(table, false, DICT_FLAGS);
-    const r = await dictGet(d, domain, DICT_FLAGS);
+    let r: { status: number };
+    if (this.ctx) {
+      const t = await this.ctx.openTable(table, DICT_FLAGS);
+      r = (await t.lookup(domain, DICT_FLAGS)) as OpResult;
+    } else {
+      const d = await openDict(table, false, DICT_FLAGS);
+      r = await dictGet(d, domain, DICT_FLAGS);
+    }
     if (r.status === Status.OK) return match ? "match" : "nomatch";
     if (r.status !== Status.NOKEY) {
       msg.warn(`${this.pname}: ${table}: table lookup problem`);

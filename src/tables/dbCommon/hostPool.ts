@@ -81,8 +81,11 @@ export interface PoolDriver<H extends PoolHost, C, R> {
   close(conn: C): void;
   /** The warning for a failed connection attempt. */
   connectWarning(host: H, e: unknown): string;
-  /** The warning for a failed statement or refused reply of table `label`. */
-  statementWarning(label: string, host: H, text: string): string;
+  /**
+   * The warning for a failed statement or refused reply of table `label`;
+   * `cause` is the Refused or StatementFailure it came from.
+   */
+  statementWarning(label: string, host: H, text: string, cause: Refused | StatementFailure): string;
   /** The text of a probe's failure (-v only). */
   probeText?(host: H, e: unknown): string;
 }
@@ -205,7 +208,7 @@ export class HostPool<H extends PoolHost, C, R> {
       for (;;) {
         const sql = build(c.raw);
         if (sql instanceof Refused) {
-          msg.warn(this.driver.statementWarning(label, c.host.entry, sql.reason));
+          msg.warn(this.driver.statementWarning(label, c.host.entry, sql.reason, sql));
           this.giveBack(c);
           tried.add(c.host);
           break;
@@ -219,7 +222,7 @@ export class HostPool<H extends PoolHost, C, R> {
           if (f.kind === "server" && !c.dead) {
             // The server answered with an error: the host is fine.
             this.giveBack(c);
-            msg.warn(this.driver.statementWarning(label, c.host.entry, f.message));
+            msg.warn(this.driver.statementWarning(label, c.host.entry, f.message, f));
             tried.add(c.host);
             break;
           }
@@ -235,14 +238,14 @@ export class HostPool<H extends PoolHost, C, R> {
             tried.add(c.host);
             break;
           }
-          msg.warn(this.driver.statementWarning(label, c.host.entry, f.message));
+          msg.warn(this.driver.statementWarning(label, c.host.entry, f.message, f));
           this.hostFailed(c.host);
           tried.add(c.host);
           break;
         }
         const out = accept(result, c.raw);
         if (out instanceof Refused) {
-          msg.warn(this.driver.statementWarning(label, c.host.entry, out.reason));
+          msg.warn(this.driver.statementWarning(label, c.host.entry, out.reason, out));
           this.giveBack(c);
           tried.add(c.host);
           break;

@@ -1,24 +1,30 @@
 /**
  * dbCommon/mainConfig.ts - the main.cf view that table drivers share:
- * sqlite and mysql tables named without a leading '/' or '.' take their
+ * sqlite, mysql and pgsql tables named without a leading '/' or '.' take their
  * settings from main.cf as NAME_dbpath, NAME_query, ... (Postfix
  * cfg_parser.c), and lmdb reads lmdb_map_size.
  *
  * The table interface (table.ts) carries no configuration, so the service
  * hands its MainConfig here once at start-up (setTableMainConfig), for all
- * drivers at once. Until it does, the first user loads
- * $MAIL_CONFIG/main.cf (default /etc/postfix) itself, without -o
- * overrides, as a Postfix program started without the daemon would.
+ * drivers at once. Until it does, the first user loads $MAIL_CONFIG/main.cf
+ * (default /etc/postfix) itself, without -o overrides, as a Postfix program
+ * started without the daemon would. It also tells which Postfix generation
+ * is installed (tableGeneration()), for drivers whose settings changed
+ * between generations.
  *
  * Reads: main.cf (through src/config/mainCf.ts). Logs what loading logs.
  */
-import { loadMainConfig, type MainConfig } from "../../config/mainCf";
+import { loadMainConfig, parseMailVersion, type MainConfig } from "../../config/mainCf";
 
 /**
- * The MainConfig methods drivers use. `has` is optional because tests
- * hand in small stand-ins; without it, presence falls back to raw().
+ * The MainConfig methods drivers use. `has` and `installedVersion` are
+ * optional because tests hand in small stand-ins; without them, presence
+ * falls back to raw() and the version to the built-in defaults' (3.7).
  */
-export type MainConfigView = Pick<MainConfig, "get" | "raw"> & Partial<Pick<MainConfig, "has">>;
+export type MainConfigView = Pick<MainConfig, "get" | "raw"> & Partial<Pick<MainConfig, "has" | "installedVersion">>;
+
+/** The version the built-in defaults describe (src/config/defaults37.ts). */
+const BUILTIN_VERSION = "3.7.11";
 
 let config: MainConfigView | undefined;
 
@@ -30,4 +36,14 @@ export function setTableMainConfig(cfg: MainConfigView | undefined): void {
 export function tableMainConfig(): MainConfigView {
   config ??= loadMainConfig({ configDir: process.env.MAIL_CONFIG || "/etc/postfix", overrides: [], settleWait: false });
   return config;
+}
+
+/**
+ * [major, minor] of the installed Postfix: drivers whose table format
+ * changed between generations (pgsql's `encoding`, `dbname`, URI hosts)
+ * read it as that generation does.
+ */
+export function tableGeneration(): [number, number] {
+  const v = parseMailVersion(tableMainConfig().installedVersion || BUILTIN_VERSION);
+  return v[0] === 0 ? [3, 7] : [v[0], v[1]];
 }
