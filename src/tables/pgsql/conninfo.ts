@@ -185,7 +185,7 @@ function parseUri(uri: string): Conninfo {
     for (const param of rest.slice(1).split("&")) {
       const eq = param.indexOf("=");
       if (eq < 0) return { error: `missing key/value separator "=" in URI query parameter: "${param}"\n` };
-      if (param.indexOf("=", eq + 1) >= 0) return { error: `extra key/value separator "=" in URI query parameter: "${param}"\n` };
+      if (param.indexOf("=", eq + 1) >= 0) return { error: `extra key/value separator "=" in URI query parameter: "${param.slice(0, eq)}"\n` };
       const k = uriDecode(param.slice(0, eq));
       if ("error" in k) return { error: k.error };
       const v = uriDecode(param.slice(eq + 1));
