@@ -79,7 +79,8 @@ class PgsqlTable implements Table {
         if (msg.verbose) msg.info(`${ME}: Skipping lookup of '${name}'`);
         return undefined;
       }
-      if (r !== "match") throw new TableError(r, `${this.label} 'domain' pattern match failed for '${name}'`);
+      // The table lookup problem is logged already; unlike mysql, the reference adds nothing.
+      if (r !== "match") throw new TableError(r, "");
     }
     // Keys that lack what the templates need are not looked up at all.
     if (cfg.ctx.expandQuery(cfg.query, name) === undefined) return undefined;
