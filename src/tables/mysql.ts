@@ -41,7 +41,7 @@ import { userInfo } from "node:os";
 import type { SslOptions } from "mysql2";
 import { msg } from "../log/msg";
 import { DictFlag } from "../protocol/constants";
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { TableError, type OpenArgs, type OpenContext, type Table, type TableType } from "./table";
 import { lowercaseAscii } from "./utf8";
 import { cString } from "./strings";
 import { CfgParser } from "./dbCommon/cfgParser";
@@ -155,7 +155,7 @@ function defaultUser(): string {
 }
 
 /** mysql_parse_config(): every setting, checked in the reference's order. */
-export function parseMysqlConfig(p: CfgParser): MysqlConfig {
+export function parseMysqlConfig(p: CfgParser, openCtx?: OpenContext): MysqlConfig {
   const name = p.name;
   const user = p.str("user", "")!;
   const password = p.str("password", "")!;
@@ -186,7 +186,7 @@ export function parseMysqlConfig(p: CfgParser): MysqlConfig {
   ctx.parse(query, true);
   ctx.parse(resultFormat, false);
   const domainValue = p.str("domain", "")!;
-  const domain = domainValue ? DomainList.parse(name, domainValue) : undefined;
+  const domain = domainValue ? DomainList.parse(name, domainValue, openCtx) : undefined;
   const hostsValue = p.str("hosts", "")!;
   const hosts = parseHosts(hostsValue);
   if (msg.verbose && hostsValue.trim() === "") msg.info(`mysql_parse_config: ${name}: no hostnames specified, defaulting to 'localhost'`);
@@ -312,10 +312,10 @@ class MysqlTable implements Table {
   }
 }
 
-async function open(args: OpenArgs): Promise<Table> {
+async function open(args: OpenArgs, ctx?: OpenContext): Promise<Table> {
   if (args.write) throw new TableError("retry", `${TYPE}:${args.name} map requires O_RDONLY access mode`);
   const parser = await CfgParser.open(args.name);
-  const cfg = parseMysqlConfig(parser);
+  const cfg = parseMysqlConfig(parser, ctx);
   return new MysqlTable(cfg, acquirePool(cfg.pool), args.flags);
 }
 

@@ -32,7 +32,7 @@
 import { Database, type Statement } from "bun:sqlite";
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { TableError, type OpenArgs, type OpenContext, type Table, type TableType } from "./table";
 import { CfgParser } from "./dbCommon/cfgParser";
 import { DomainList, type DomainCheck } from "./dbCommon/domain";
 import { legacyQuery, TemplateContext } from "./dbCommon/expand";
@@ -163,15 +163,15 @@ function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-function open(args: OpenArgs): Table | Promise<Table> {
+function open(args: OpenArgs, ctx?: OpenContext): Table | Promise<Table> {
   if (args.write) throw new TableError("retry", `${TYPE}:${args.name} map requires O_RDONLY access mode`);
   // A configuration file modified within the last second is read again
   // after a pause, as the reference's cfg_parser does: then open later.
   const cfg = CfgParser.open(args.name);
-  return cfg instanceof Promise ? cfg.then((c) => openWith(c, args)) : openWith(cfg, args);
+  return cfg instanceof Promise ? cfg.then((c) => openWith(c, args, ctx)) : openWith(cfg, args, ctx);
 }
 
-function openWith(cfg: CfgParser, args: OpenArgs): Table {
+function openWith(cfg: CfgParser, args: OpenArgs, ctx: OpenContext | undefined): Table {
   const name = args.name;
   const dbpath = cfg.str("dbpath", "", 1, 0)!;
   let query = cfg.str("query", null);
@@ -193,7 +193,7 @@ function openWith(cfg: CfgParser, args: OpenArgs): Table {
   common.parse(query, true);
   common.parse(resultFormat, false);
   const domainValue = cfg.str("domain", "")!;
-  const domain = domainValue === "" ? undefined : DomainList.parse(name, domainValue);
+  const domain = domainValue === "" ? undefined : DomainList.parse(name, domainValue, ctx);
   let db: Database;
   try {
     db = new Database(bytesToText(dbpath), { readonly: true, create: false, safeIntegers: true });

@@ -193,6 +193,9 @@ describe("connection failures: our text = PQerrorMessage()", () => {
       [`inet:127.0.0.1:${db.port}`, kv("127.0.0.1", db.port, { ...good, dbname: "nosuchdb_pm" }), { ...good, dbname: "nosuchdb_pm" }],
       [`inet:127.0.0.1:${db.port}`, kv("127.0.0.1", db.port, { ...good, user: "nosuchuser_pm" }), { ...good, user: "nosuchuser_pm" }],
       ["nosuchhost.invalid:5432", kv("nosuchhost.invalid", 5432), good],
+      ["127.0.0.1:12x", "host=127.0.0.1 port=12x", good],
+      ["127.0.0.1:0", "host=127.0.0.1 port=0", good],
+      ["127.0.0.1:70000", "host=127.0.0.1 port=70000", good],
       [`inet:127.0.0.1:${db.port}`, kv("127.0.0.1", db.port), good],
     ];
     const uris = [

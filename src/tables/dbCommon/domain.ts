@@ -9,9 +9,10 @@
  * start with '#' skipped; an unreadable file is logged as an error and
  * becomes a "non-existent:/file/name" pattern whose every use fails with a
  * temporary error); "type:table" matches when the domain is a key of that
- * table (opened read-only through the dict layer with the reference's
- * flags lock,utf8_request); anything else is a literal, compared after
- * case folding. The first item that matches decides.
+ * table (opened read-only with the reference's flags lock,utf8_request,
+ * through the OpenContext the driver was opened with); anything else is a
+ * literal, compared after case folding. The first item that matches
+ * decides.
  *
  * A key is eligible when it has an '@' with a non-empty local part before
  * it and its domain (after the last '@') matches. The check is synchronous
@@ -31,7 +32,6 @@
 import { readFileSync } from "node:fs";
 import { msg } from "../../log/msg";
 import { DictFlag, Status } from "../../protocol/constants";
-import { dictGet, openDict } from "../dict";
 import { errnoText } from "../errno";
 import { CHARS_COMMA_SP, tokensQ } from "../strings";
 import { TableError, type OpenContext, type OpResult } from "../table";
@@ -58,8 +58,8 @@ export class DomainList {
 
   /**
    * string_list_init(): parse the `domain` value of table NAME. A driver
-   * passes its OpenContext for type:table items (without one, they are
-   * opened through the dict layer directly).
+   * passes the OpenContext its open() received: type:table items are
+   * opened through it (without one, such an item is a lookup problem).
    */
   static parse(pname: string, value: string, ctx?: OpenContext): DomainList {
     const patterns: Pattern[] = [];
@@ -94,13 +94,10 @@ export class DomainList {
   }
 
   private async matchTable(table: string, match: boolean, domain: string, index: number): Promise<DomainCheck> {
-    let r: { status: number };
+    let r: OpResult = { status: Status.RETRY, value: "", flags: 0 };
     if (this.ctx) {
       const t = await this.ctx.openTable(table, DICT_FLAGS);
-      r = (await t.lookup(domain, DICT_FLAGS)) as OpResult;
-    } else {
-      const d = await openDict(table, false, DICT_FLAGS);
-      r = await dictGet(d, domain, DICT_FLAGS);
+      r = await t.lookup(domain, DICT_FLAGS);
     }
     if (r.status === Status.OK) return match ? "match" : "nomatch";
     if (r.status !== Status.NOKEY) {

@@ -41,6 +41,8 @@ export interface PgTarget {
   /** TCP: a numeric address to use instead of resolving `host` (hostaddr). */
   readonly hostaddr: string | undefined;
   readonly port: number;
+  /** The port as written (libpq's messages show it so). */
+  readonly portText: string;
   readonly user: string;
   readonly password: string;
   readonly dbname: string;
@@ -87,14 +89,16 @@ function osUser(): string {
   }
 }
 
-/** A port as libpq reads it; throws libpq's text when it is not a number. */
-function portOf(s: string | undefined): number {
+/** A port as libpq reads it (its number, and the text its messages show); throws libpq's text when bad. */
+function portOf(s: string | undefined): { port: number; text: string } {
   if (s === undefined || s === "") {
     const e = env("PGPORT");
-    return e === undefined ? DEFAULT_PORT : portOf(e);
+    return e === undefined ? { port: DEFAULT_PORT, text: String(DEFAULT_PORT) } : portOf(e);
   }
-  if (!/^\s*[+-]?\d+\s*$/.test(s) || Number(s) < 1 || Number(s) > 65535) throw new Error(`invalid port number: "${s}"\n`);
-  return Number(s);
+  if (!/^\s*[+-]?\d+\s*$/.test(s)) throw new Error(`invalid integer value "${s}" for connection option "port"\n`);
+  const port = Number(s.trim());
+  if (port < 1 || port > 65535) throw new Error(`invalid port number: "${s}"\n`);
+  return { port, text: s };
 }
 
 function sslmodeOf(s: string | undefined): string {
@@ -111,10 +115,11 @@ function target(host: string, port: string | undefined, hostaddr: string | undef
   const user = c.user !== "" ? c.user : (env("PGUSER") ?? osUser());
   const timeout = extra.get("connect_timeout") ?? env("PGCONNECT_TIMEOUT");
   return {
-    socket: unix ? `${h}/.s.PGSQL.${p}` : undefined,
+    socket: unix ? `${h}/.s.PGSQL.${p.port}` : undefined,
     host: h,
     hostaddr,
-    port: p,
+    port: p.port,
+    portText: p.text,
     user,
     password: c.password !== "" ? c.password : (env("PGPASSWORD") ?? ""),
     dbname: c.dbname !== "" ? c.dbname : (env("PGDATABASE") ?? user),

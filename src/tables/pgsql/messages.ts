@@ -164,15 +164,23 @@ export function errorPosition(queryIn: string, locIn: number, encoding: ClientEn
 }
 
 /** What precedes a failed attempt's reason (emitHostIdentityInfo()). */
-export function hostIdentity(t: { socket?: string; host: string; hostaddr?: string; port: number }, addr: string | undefined): string {
+export function hostIdentity(t: HostShown, addr: string | undefined): string {
   if (t.socket !== undefined) return `connection to server on socket "${t.socket}" failed: `;
   const shown = t.hostaddr ?? t.host;
-  if (t.hostaddr === undefined && addr && addr !== shown) return `connection to server at "${shown}" (${addr}), port ${t.port} failed: `;
-  return `connection to server at "${shown}", port ${t.port} failed: `;
+  if (t.hostaddr === undefined && addr && addr !== shown) return `connection to server at "${shown}" (${addr}), port ${t.portText} failed: `;
+  return `connection to server at "${shown}", port ${t.portText} failed: `;
+}
+
+/** What a failed attempt's message names. */
+interface HostShown {
+  socket?: string;
+  host: string;
+  hostaddr?: string;
+  portText: string;
 }
 
 /** connectFailureMessage(): a socket that could not connect. */
-export function connectFailure(t: { socket?: string; host: string; hostaddr?: string; port: number }, addr: string | undefined, reason: string): string {
+export function connectFailure(t: HostShown, addr: string | undefined, reason: string): string {
   const hint = t.socket !== undefined ? "\tIs the server running locally and accepting connections on that socket?\n" : "\tIs the server running on that host and accepting TCP/IP connections?\n";
   return `${hostIdentity(t, addr)}${reason}\n${hint}`;
 }
