@@ -41,7 +41,7 @@ import { CfgParser } from "./dbCommon/cfgParser";
 import { tableGeneration } from "./dbCommon/mainConfig";
 import { Refused, Unavailable } from "./dbCommon/hostPool";
 import { parsePgsqlConfig, type PgsqlConfig } from "./pgsql/config";
-import { ConversionError, escapeString, QuoteError, resultBytes } from "./pgsql/encoding";
+import { checkLatin1, ConversionError, escapeString, QuoteError, resultBytes } from "./pgsql/encoding";
 import { serverErrorText } from "./pgsql/messages";
 import { acquirePgPool, EscapeRefused, type PgPool } from "./pgsql/pool";
 import type { PgConn, PgResult } from "./pgsql/connection";
@@ -123,7 +123,7 @@ class PgsqlTable implements Table {
     // it cannot hold fails the query before any is used.
     let rows: string[][];
     try {
-      for (const col of result.columns) resultBytes(Buffer.from(col, "utf8"), conn.encoding, false);
+      if (conn.encoding === "LATIN1") for (const col of result.columns) checkLatin1(col);
       rows = result.rows.map((row) => row.map((v) => (v === null ? "" : resultBytes(v, conn.encoding, conn.rawBytes))));
     } catch (e) {
       if (e instanceof ConversionError) return new Refused(serverErrorText({ severity: "ERROR", message: e.message }, undefined, conn.encoding));

@@ -169,9 +169,15 @@ export class ConversionError extends Error {}
  * stored). Throws ConversionError for a character LATIN1 cannot hold.
  */
 export function resultBytes(value: Uint8Array, encoding: ClientEncoding, raw: boolean): string {
-  const b = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const b = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
   if (encoding === "UTF8" || raw || isAsciiBytes(b)) return b.toString("latin1");
   const text = b.toString("utf8");
+  checkLatin1(text);
+  return text;
+}
+
+/** Throws the server's conversion error for the first character of `text` above U+00FF. */
+export function checkLatin1(text: string): void {
   for (let i = 0; i < text.length; i++) {
     if (text.charCodeAt(i) > 0xff) {
       const cp = text.codePointAt(i)!;
@@ -179,7 +185,6 @@ export function resultBytes(value: Uint8Array, encoding: ClientEncoding, raw: bo
       throw new ConversionError(`character with byte sequence ${seq} in encoding "UTF8" has no equivalent in encoding "LATIN1"`);
     }
   }
-  return text;
 }
 
 /** A server message (UTF-8 from our session) as the reference's LATIN1 session shows it. */
