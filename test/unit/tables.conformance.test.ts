@@ -26,6 +26,7 @@ import { requireCommand } from "../helpers/require";
 import { SocketmapServer } from "../helpers/socketmap-server";
 import { TcpTableServer } from "../helpers/tcp-server";
 import { createTestDatabase, requireMariadb, type TestDatabase } from "../helpers/mariadb";
+import { createTestDatabase as createPgDatabase, requirePostgres, type TestDatabase as PgDatabase } from "../helpers/postgres";
 import { writeCoolFile } from "../helpers/files";
 
 const F = DictFlag;
@@ -242,6 +243,25 @@ const DRIVERS: DriverSpec[] = [
     failure: ["mysql:/nonexistent/conf.cf", "open /nonexistent/conf.cf: No such file or directory"],
   },
   {
+    type: "pgsql",
+    table: () => {
+      // The machine's PostgreSQL (requirePostgres in beforeAll), a database of our own.
+      pgDb ??= createPgDatabase("conformance");
+      pgDb.sql("CREATE TABLE IF NOT EXISTS t (k text PRIMARY KEY, v text); INSERT INTO t VALUES ('alpha', '1'), ('beta', 'two words') ON CONFLICT DO NOTHING;");
+      const cf = join(dir, "conf-pgsql.cf");
+      writeCoolFile(cf, `hosts = inet:127.0.0.1:${pgDb.port}\nuser = ${pgDb.user}\npassword = ${pgDb.password}\ndbname = ${pgDb.db}\nquery = SELECT v FROM t WHERE k='%s'\n`);
+      return `pgsql:${cf}`;
+    },
+    async: true,
+    entries: [["alpha", "1"], ["beta", "two words"]],
+    missing: "gamma",
+    impl: F.FIXED,
+    folds: true,
+    sequence: false,
+    writable: false,
+    failure: ["pgsql:/nonexistent/conf.cf", "open /nonexistent/conf.cf: No such file or directory"],
+  },
+  {
     type: "cidr",
     table: () => patternFile("conf.cidr", "192.0.2.1 1\n192.0.2.0/24 two words\n"),
     entries: [["192.0.2.1", "1"], ["192.0.2.2", "two words"]],
@@ -376,11 +396,14 @@ afterAll(async () => {
 });
 
 let mysqlDb: TestDatabase | undefined;
+let pgDb: PgDatabase | undefined;
 beforeAll(async () => {
   await requireMariadb();
+  await requirePostgres();
 });
 afterAll(() => {
   mysqlDb?.drop();
+  pgDb?.drop();
 });
 
 async function open(name: string, flags = 0, writer = false): Promise<Dict> {
