@@ -213,4 +213,19 @@ describe(`pgsql differential: C proxymap vs ${AGAINST === "c" ? "C proxymap (sel
     }
     for (const name of ["basic", "multi", "ud", "limit", "domain", "latin1", "echo", "legacy"]) expect([...okTables].some((t) => t.endsWith(`/${name}.cf`))).toBe(true);
   });
+
+  test("3.7's LATIN1 client encoding at work: a Latin-1 key finds the row in both databases", () => {
+    const answer = (file: string, key: string) => {
+      for (const c of cases) {
+        if (!c.label.startsWith("plain ") || !c.label.endsWith(`/${file}`)) continue;
+        const i = c.rounds.findIndex((r) => parseList(r.bytes)?.attrs.find((x) => x[0] === "key")?.[1] === key);
+        if (i >= 0) return splitLists(refRes.get(c.id)!.stream).lists[i];
+      }
+      return undefined;
+    };
+    expect(answer("basic.cf", "caf\xe9")).toEqual([["status", "0"], ["value", "utf8-e"]]);
+    expect(answer("latin1.cf", "caf\xe9")).toEqual([["status", "0"], ["value", "utf8-e"]]);
+    expect(answer("latin1.cf", "na\xefve")).toEqual([["status", "0"], ["value", "\xdcn\xefc\xf6d\xe9"]]);
+    expect(answer("basic.cf", u8("café"))).toEqual([["status", "1"], ["value", ""]]);
+  });
 });

@@ -70,11 +70,16 @@ export function machineCluster(): Cluster {
   return { version, name, port: Number(port), socketDir: "/var/run/postgresql" };
 }
 
-/** Run SQL as the postgres superuser; returns psql's unaligned, tuples-only output. Throws on error. */
+/**
+ * Run SQL (a byte string: UTF-8 for non-ASCII text) as the postgres
+ * superuser; returns psql's unaligned, tuples-only output (UTF-8 bytes as a
+ * byte string). Throws on error.
+ */
 export function adminSql(sql: string, opts: { socketDir?: string; port?: number; db?: string } = {}): string {
   const c = opts.socketDir ? undefined : machineCluster();
   const args = ["-u", "postgres", "--", "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", opts.socketDir ?? c!.socketDir, "-p", String(opts.port ?? c!.port), "-d", opts.db ?? "postgres"];
-  const r = spawnSync("runuser", args, { input: Buffer.from(sql, "latin1"), encoding: "latin1", cwd: "/" });
+  // The statements' bytes are UTF-8 whatever the database's encoding (psql would take the database's).
+  const r = spawnSync("runuser", args, { input: Buffer.from(sql, "latin1"), encoding: "latin1", cwd: "/", env: { ...process.env, PGCLIENTENCODING: "UTF8" } });
   if (r.status !== 0) throw new Error(`psql failed: ${r.stderr || r.stdout || r.error}\n--- sql ---\n${sql.slice(0, 2000)}`);
   return r.stdout;
 }
