@@ -181,8 +181,11 @@ export class PrivatePostgres {
     this.socketDir = join(this.dir, "sock");
   }
 
-  /** initdb and start. `settings`: more `-c name=value` for the server. */
-  static async create(opts: { settings?: string[] } = {}): Promise<PrivatePostgres> {
+  /**
+   * initdb and start. `settings`: more `-c name=value` for the server;
+   * `hba`: more pg_hba.conf lines (after the socket ones).
+   */
+  static async create(opts: { settings?: string[]; hba?: string[] } = {}): Promise<PrivatePostgres> {
     const bin = pgBinDir();
     const p = new PrivatePostgres(opts.settings ?? []);
     privates.add(p);
@@ -198,7 +201,7 @@ export class PrivatePostgres {
     });
     if (r.status !== 0) throw new Error(`initdb failed: ${r.stderr || r.stdout}`);
     // The administrator without a password; every other role with one.
-    writeFileSync(join(p.dataDir, "pg_hba.conf"), "local all postgres trust\nlocal all all scram-sha-256\n");
+    writeFileSync(join(p.dataDir, "pg_hba.conf"), ["local all postgres trust", "local all all scram-sha-256", ...(opts.hba ?? [])].join("\n") + "\n");
     await p.start();
     return p;
   }

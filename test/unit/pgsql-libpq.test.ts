@@ -13,7 +13,11 @@
  *  - connection failures: our attempt's text against PQerrorMessage() after
  *    PQconnectdb() for a missing socket, a socket nobody listens on, a
  *    refused port, localhost (two addresses), a wrong password, a missing
- *    database, an unknown host name, bad URIs.
+ *    database, an unknown host name, bad URIs;
+ *  - TLS: a private server with ssl=on (a self-signed certificate made with
+ *    openssl) that refuses sessions without TLS: sslmode=prefer (libpq's
+ *    default) uses TLS, and a wrong password is refused twice (over TLS,
+ *    then without), in libpq's words.
  *
  * Needs PostgreSQL (apt-get install postgresql) and libpq5. Runs as root.
  */
@@ -26,7 +30,8 @@ import { closeConnection, openConnection, runStatement, type PgConn } from "../.
 import { parseHost } from "../../src/tables/pgsql/hosts";
 import { StatementFailure } from "../../src/tables/dbCommon/hostPool";
 import { LibpqConn } from "../helpers/libpq";
-import { createTestDatabase, requirePostgres, type TestDatabase } from "../helpers/postgres";
+import { createTestDatabase, PrivatePostgres, requirePostgres, type TestDatabase } from "../helpers/postgres";
+import { requireCommand } from "../helpers/require";
 
 let db: TestDatabase;
 let dir: string;
@@ -222,4 +227,55 @@ describe("connection failures: our text = PQerrorMessage()", () => {
     }
     expect(bad.join("\n")).toBe("");
   }, 60_000);
+});
+
+describe("TLS: sslmode=prefer as libpq uses it", () => {
+  let server: PrivatePostgres | undefined;
+  let tdb: TestDatabase | undefined;
+  // A loopback address of its own: the machine's cluster has 127.0.0.1:5432.
+  const addr = `127.0.${50 + (process.pid % 150)}.${1 + (process.pid % 250)}`;
+
+  beforeAll(async () => {
+    requireCommand("openssl", "apt-get install openssl");
+    const certDir = join(dir, "tls");
+    mkdirSync(certDir);
+    const r = Bun.spawnSync(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(certDir, "server.key"), "-out", join(certDir, "server.crt"), "-days", "2", "-subj", "/CN=localhost"]);
+    if (r.exitCode !== 0) throw new Error(`openssl failed: ${r.stderr.toString()}`);
+    const { chownSync, chmodSync, readFileSync } = await import("node:fs");
+    const pgUid = Number(readFileSync("/etc/passwd", "latin1").split("\n").find((l) => l.startsWith("postgres:"))!.split(":")[2]);
+    for (const f of ["server.key", "server.crt"]) chownSync(join(certDir, f), pgUid, 0);
+    chmodSync(join(certDir, "server.key"), 0o600);
+    chmodSync(dir, 0o755);
+    chmodSync(certDir, 0o755);
+    server = await PrivatePostgres.create({
+      settings: ["ssl=on", `ssl_cert_file=${join(certDir, "server.crt")}`, `ssl_key_file=${join(certDir, "server.key")}`, `listen_addresses=${addr}`],
+      hba: ["hostssl all all 127.0.0.0/8 scram-sha-256", "hostnossl all all 127.0.0.0/8 reject"],
+    });
+    tdb = createTestDatabase("tls", { server });
+  }, 60_000);
+
+  afterAll(async () => {
+    tdb?.drop();
+    await server?.destroy();
+  });
+
+  test("a session over TLS; a wrong password refused over TLS and then without, as libpq tells it", async () => {
+    const q = (v: string) => `'${v.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
+    for (const password of [tdb!.password, "wrong"]) {
+      const info = `host=${addr} port=5432 user=${q(tdb!.user)} password=${q(password)} dbname=${q(tdb!.db)}`;
+      const c = LibpqConn.connect(info);
+      const theirs = c instanceof LibpqConn ? "(connected)" : c.error;
+      if (c instanceof LibpqConn) c.close();
+      let ours: string;
+      try {
+        const conn = await openConnection(parseHost(`inet:${addr}:5432`, { user: tdb!.user, password, dbname: tdb!.db }, false), { encoding: "LATIN1", connectTimeout: 10 }, () => {});
+        const r = await runStatement(conn, "SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_catalog.pg_backend_pid()", 5000);
+        ours = `(connected${r.rows[0][0]?.toString() === "t" ? "" : " without TLS"})`;
+        closeConnection(conn);
+      } catch (e) {
+        ours = (e as Error).message;
+      }
+      expect(ours).toBe(theirs);
+    }
+  }, 30_000);
 });

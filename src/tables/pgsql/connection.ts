@@ -26,7 +26,9 @@
  * requires; else the reference's "cannot set the encoding" failure.
  *
  * TLS: sslmode as libpq (default prefer) on TCP; verify-ca/verify-full
- * need sslrootcert.
+ * need sslrootcert. As libpq, `prefer` asks again without TLS when the
+ * server refuses a session that went over TLS. TLS failures are described
+ * in Bun's words.
  *
  * Reads: TLS files named by a URI. Logs nothing; the pool logs.
  */
@@ -74,6 +76,8 @@ export class ConnectFailure extends Error {
   constructor(
     message: string,
     readonly encoding?: string,
+    /** The server answered and refused the session (libpq tries no further hosts). */
+    readonly serverRefused?: boolean,
   ) {
     super(message);
   }
@@ -155,8 +159,48 @@ async function addresses(t: PgTarget): Promise<string[] | string> {
   }
 }
 
-/** One connection attempt to one address; resolves the session or rejects with the text to add. */
+/**
+ * Does the server at addr:port accept TLS? Its one-byte answer ('S') to an
+ * SSLRequest: asked only after a server refused a session that went
+ * through `prefer`, to tell whether libpq would now try again without TLS.
+ */
+function serverOffersTls(addr: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ host: addr, port });
+    const done = (yes: boolean) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(yes);
+    };
+    const timer = setTimeout(() => done(false), Math.max(100, Math.min(timeoutMs, 5000)));
+    sock.once("error", () => done(false));
+    sock.once("connect", () => sock.write(Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f])));
+    sock.once("data", (d) => done(d[0] === 0x53));
+  });
+}
+
+/**
+ * One connection attempt to one address; resolves the session or rejects
+ * with the text to add. With sslmode=prefer, a server that refuses the
+ * session over TLS is asked again without it, and both refusals are told,
+ * as libpq does.
+ */
 async function attempt(t: PgTarget, addr: string | undefined, s: SessionSettings, onLost: (why: string | undefined) => void): Promise<PgConn> {
+  try {
+    return await attemptOnce(t, addr, s, onLost);
+  } catch (e) {
+    if (!(e instanceof ConnectFailure) || e.serverRefused !== true || t.sslmode !== "prefer" || t.socket !== undefined || addr === undefined) throw e;
+    if (!(await serverOffersTls(addr, t.port, (t.connectTimeout || s.connectTimeout) * 1000))) throw e;
+    try {
+      return await attemptOnce({ ...t, sslmode: "disable" }, addr, s, onLost);
+    } catch (e2) {
+      if (!(e2 instanceof ConnectFailure) || e2.encoding !== undefined) throw e2;
+      throw new ConnectFailure(e.message + e2.message, undefined, e2.serverRefused);
+    }
+  }
+}
+
+async function attemptOnce(t: PgTarget, addr: string | undefined, s: SessionSettings, onLost: (why: string | undefined) => void): Promise<PgConn> {
   const timeout = t.connectTimeout || s.connectTimeout;
   const connection: Record<string, string> = { client_encoding: "UTF8" };
   if (t.options !== undefined) connection.options = t.options;
@@ -198,7 +242,7 @@ async function attempt(t: PgTarget, addr: string | undefined, s: SessionSettings
   } catch (e) {
     void sql.close().catch(() => {});
     if (e instanceof ConnectFailure) throw e;
-    if (fromServer(e)) throw new ConnectFailure(hostIdentity(t, addr) + serverErrorText(fields(e, s.encoding), undefined, s.encoding));
+    if (fromServer(e)) throw new ConnectFailure(hostIdentity(t, addr) + serverErrorText(fields(e, s.encoding), undefined, s.encoding), undefined, true);
     const message = (e as Error).message ?? "";
     if (/tls|ssl|certificate/i.test(message)) throw new ConnectFailure(`${hostIdentity(t, addr)}${message}\n`);
     if (Date.now() - started >= timeout * 1000 - 50) throw new ConnectFailure(`${hostIdentity(t, addr)}timeout expired\n`);
@@ -230,7 +274,7 @@ export async function openConnection(h: PgHost, s: SessionSettings, onLost: (why
         if (f.encoding !== undefined) throw f;
         text += f.message;
         // A server that answered and refused the session ends the attempt.
-        if (/failed: (FATAL|PANIC|ERROR):  /.test(f.message)) throw new ConnectFailure(text);
+        if (f.serverRefused) throw new ConnectFailure(text);
       }
     }
   }
