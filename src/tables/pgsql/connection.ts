@@ -133,12 +133,21 @@ function socketReason(path: string | undefined, addr: string | undefined, port: 
   });
 }
 
-function tlsOption(t: PgTarget): SQL.PostgresOrMySQLOptions["tls"] {
+/** A TLS file a URI names; libpq's words when it cannot be read. */
+function tlsFile(t: PgTarget, addr: string | undefined, path: string, what: string): string {
+  try {
+    return readFileSync(path, "latin1");
+  } catch (e) {
+    throw new ConnectFailure(`${hostIdentity(t, addr)}could not read ${what} file "${path}": ${errnoText(e)}\n`);
+  }
+}
+
+function tlsOption(t: PgTarget, addr: string | undefined): SQL.PostgresOrMySQLOptions["tls"] {
   if (t.socket !== undefined || t.sslmode === "disable") return false;
   const files: { ca?: string; cert?: string; key?: string } = {};
-  if (t.sslrootcert) files.ca = readFileSync(t.sslrootcert, "latin1");
-  if (t.sslcert) files.cert = readFileSync(t.sslcert, "latin1");
-  if (t.sslkey) files.key = readFileSync(t.sslkey, "latin1");
+  if (t.sslrootcert) files.ca = tlsFile(t, addr, t.sslrootcert, "root certificate");
+  if (t.sslcert) files.cert = tlsFile(t, addr, t.sslcert, "certificate");
+  if (t.sslkey) files.key = tlsFile(t, addr, t.sslkey, "private key");
   if (t.sslmode === "verify-full") return { ...files, rejectUnauthorized: true, serverName: t.host };
   if (t.sslmode === "verify-ca") return { ...files, rejectUnauthorized: true, checkServerIdentity: () => undefined };
   if (files.cert || files.key) return { ...files, rejectUnauthorized: false };
@@ -217,7 +226,7 @@ async function attemptOnce(t: PgTarget, addr: string | undefined, s: SessionSett
     prepare: false,
     idleTimeout: 0,
     connectionTimeout: timeout,
-    tls: tlsOption(t),
+    tls: tlsOption(t, addr),
     connection,
     onclose: (e) => {
       if (opened) onLost(e?.message);
