@@ -232,18 +232,28 @@ async function attemptOnce(t: PgTarget, addr: string | undefined, s: SessionSett
       if (opened) onLost(e?.message);
     },
   });
+  // Bun's connectionTimeout ends with the start-up; the session's first query is bounded too.
+  const bounded = <T>(p: Promise<T>): Promise<T> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const left = Math.max(1, timeout * 1000 - (Date.now() - started));
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ConnectFailure(`${hostIdentity(t, addr)}timeout expired\n`)), left);
+    });
+    p.catch(() => {});
+    return Promise.race([p, expired]).finally(() => clearTimeout(timer));
+  };
   try {
-    const r = (await sql.unsafe("SELECT pg_catalog.current_setting('server_encoding'), pg_catalog.current_setting('standard_conforming_strings')").simple().raw()) as unknown as Array<Array<Buffer | null>>;
+    const r = (await bounded(sql.unsafe("SELECT pg_catalog.current_setting('server_encoding'), pg_catalog.current_setting('standard_conforming_strings')").simple().raw())) as unknown as Array<Array<Buffer | null>>;
     const serverEncoding = r[0]?.[0]?.toString("latin1") ?? "";
     const standardStrings = r[0]?.[1]?.toString("latin1") === "on";
     if (s.badEncoding !== undefined) throw new ConnectFailure("", s.badEncoding);
     if (s.encoding === "LATIN1" && !["UTF8", "LATIN1", "SQL_ASCII"].includes(serverEncoding)) {
-      const c = (await sql
+      const c = (await bounded(sql
         .unsafe(
           "SELECT count(*) FROM pg_catalog.pg_conversion WHERE condefault AND ((conforencoding = pg_catalog.pg_char_to_encoding('LATIN1') AND contoencoding = pg_catalog.pg_char_to_encoding(pg_catalog.current_setting('server_encoding'))) OR (contoencoding = pg_catalog.pg_char_to_encoding('LATIN1') AND conforencoding = pg_catalog.pg_char_to_encoding(pg_catalog.current_setting('server_encoding'))))",
         )
         .simple()
-        .raw()) as unknown as Array<Array<Buffer | null>>;
+        .raw())) as unknown as Array<Array<Buffer | null>>;
       if (c[0]?.[0]?.toString("latin1") !== "2") throw new ConnectFailure("", "LATIN1");
     }
     opened = true;
