@@ -23,7 +23,8 @@
  * other hosts. Unlike the references, a down host is probed in the
  * background every 0.5 s meanwhile (one connection attempt at a time, no
  * lookup waits for it), so a server that comes back answers again within a
- * second. A statement the server refuses (an SQL error), or a reply the
+ * second; a driver may space the probes of a server that answers but
+ * refuses the session (a wrong password) further apart. A statement the server refuses (an SQL error), or a reply the
  * table refuses, moves that lookup on to the next host without marking the
  * host down: the server is answering. A pooled connection found dead at
  * its next statement is replaced by a fresh one to the same host once
@@ -88,6 +89,12 @@ export interface PoolDriver<H extends PoolHost, C, R> {
   statementWarning(label: string, host: H, text: string, cause: Refused | StatementFailure): string;
   /** The text of a probe's failure (-v only). */
   probeText?(host: H, e: unknown): string;
+  /**
+   * How long after this connection failure to probe the host again (ms).
+   * Default 500; a driver waits longer when the server answered and
+   * refused the session (a wrong password), so as not to fill its log.
+   */
+  probeDelay?(e: unknown): number;
 }
 
 /** The settings the pool itself uses. */
@@ -107,6 +114,8 @@ interface HostState<H> {
   readonly entry: H;
   /** 0 = up; otherwise skipped by lookups until this time (ms). */
   downUntil: number;
+  /** Wait before the next probe (ms). */
+  probeDelay: number;
   /** Open (or opening) connections. */
   conns: number;
   probeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -167,7 +176,7 @@ export class HostPool<H extends PoolHost, C, R> {
     readonly settings: HostPoolSettings<H>,
     private readonly onClose: () => void,
   ) {
-    this.hosts = settings.hosts.map((entry) => ({ entry, downUntil: 0, conns: 0, probeTimer: undefined }));
+    this.hosts = settings.hosts.map((entry) => ({ entry, downUntil: 0, probeDelay: PROBE_INTERVAL_MS, conns: 0, probeTimer: undefined }));
   }
 
   /** Connections open or being opened (tests, bench). */
@@ -390,7 +399,7 @@ export class HostPool<H extends PoolHost, C, R> {
       const w = this.waiters.shift();
       if (w) w(undefined);
       msg.warn(this.driver.connectWarning(host.entry, e));
-      this.hostFailed(host);
+      this.hostFailed(host, e);
       return undefined;
     }
   }
@@ -432,8 +441,9 @@ export class HostPool<H extends PoolHost, C, R> {
   // ------------------------------------------------------------ hosts
 
   /** Mark a host down for the retry interval and start probing it. */
-  private hostFailed(h: HostState<H>): void {
+  private hostFailed(h: HostState<H>, e?: unknown): void {
     h.downUntil = Date.now() + this.settings.retryMs;
+    h.probeDelay = e === undefined ? PROBE_INTERVAL_MS : (this.driver.probeDelay?.(e) ?? PROBE_INTERVAL_MS);
     for (const c of this.idle.filter((x) => x.host === h)) this.discard(c);
     this.scheduleProbe(h);
   }
@@ -443,7 +453,7 @@ export class HostPool<H extends PoolHost, C, R> {
     h.probeTimer = setTimeout(() => {
       h.probeTimer = undefined;
       void this.probe(h);
-    }, PROBE_INTERVAL_MS);
+    }, h.probeDelay);
     h.probeTimer.unref?.();
   }
 
@@ -462,6 +472,7 @@ export class HostPool<H extends PoolHost, C, R> {
       this.total--;
       h.conns--;
       if (msg.verbose) msg.info(`probe of ${this.driver.kind} server ${h.entry.label}: ${this.driver.probeText?.(h.entry, e) ?? String(e)}`);
+      h.probeDelay = this.driver.probeDelay?.(e) ?? PROBE_INTERVAL_MS;
       this.scheduleProbe(h);
       return;
     }

@@ -78,6 +78,8 @@ export class ConnectFailure extends Error {
     readonly encoding?: string,
     /** The server answered and refused the session (libpq tries no further hosts). */
     readonly serverRefused?: boolean,
+    /** The SQLSTATE of that refusal. */
+    readonly sqlstate?: string,
   ) {
     super(message);
   }
@@ -204,7 +206,7 @@ async function attempt(t: PgTarget, addr: string | undefined, s: SessionSettings
       return await attemptOnce({ ...t, sslmode: "disable" }, addr, s, onLost);
     } catch (e2) {
       if (!(e2 instanceof ConnectFailure) || e2.encoding !== undefined) throw e2;
-      throw new ConnectFailure(e.message + e2.message, undefined, e2.serverRefused);
+      throw new ConnectFailure(e.message + e2.message, undefined, e2.serverRefused, e2.sqlstate);
     }
   }
 }
@@ -261,7 +263,7 @@ async function attemptOnce(t: PgTarget, addr: string | undefined, s: SessionSett
   } catch (e) {
     void sql.close().catch(() => {});
     if (e instanceof ConnectFailure) throw e;
-    if (fromServer(e)) throw new ConnectFailure(hostIdentity(t, addr) + serverErrorText(fields(e, s.encoding), undefined, s.encoding), undefined, true);
+    if (fromServer(e)) throw new ConnectFailure(hostIdentity(t, addr) + serverErrorText(fields(e, s.encoding), undefined, s.encoding), undefined, true, e.errno);
     const message = (e as Error).message ?? "";
     if (/tls|ssl|certificate/i.test(message)) throw new ConnectFailure(`${hostIdentity(t, addr)}${message}\n`);
     if (Date.now() - started >= timeout * 1000 - 50) throw new ConnectFailure(`${hostIdentity(t, addr)}timeout expired\n`);
@@ -293,7 +295,7 @@ export async function openConnection(h: PgHost, s: SessionSettings, onLost: (why
         if (f.encoding !== undefined) throw f;
         text += f.message;
         // A server that answered and refused the session ends the attempt.
-        if (f.serverRefused) throw new ConnectFailure(text);
+        if (f.serverRefused) throw new ConnectFailure(text, undefined, true, f.sqlstate);
       }
     }
   }

@@ -44,6 +44,10 @@ const DRIVER: PoolDriver<PoolPgHost, PgConn, PgResult> = {
     return `pgsql query failed: fatal error from host ${host.label}: ${text}`;
   },
   probeText: (_host, e) => (e as Error).message,
+  // Credentials (28xxx), a missing database (3D000) or role: the server is up and says no. Ask it
+  // again every 5 s, not twice a second (each refusal is a line in its log). A server starting up
+  // (57P03) and everything else: every 0.5 s.
+  probeDelay: (e) => (e instanceof ConnectFailure && e.serverRefused && /^(28|3D)/.test(e.sqlstate ?? "") ? 5000 : 500),
 };
 
 const registry = new PoolRegistry(DRIVER);
