@@ -20,7 +20,13 @@
  *      msgpackr's optional native accelerator (msgpackr-extract, found the same
  *      way) is replaced by a module that reports it missing: msgpackr then
  *      uses its JavaScript decoder, and lmdb here stores raw bytes anyway.
- *   4. with --check, runs the result from an empty directory with an empty
+ *   4. the worker threads' entry point (src/tables/offload/worker.ts: the
+ *      blocking calls of NSS, sqlite, regexp and pcre run there) is a second
+ *      entry point of the same executable: Bun bundles each entry point
+ *      separately and stores it under the path it has below src/, where
+ *      offload/pool.ts asks for it (new Worker() of a file that is not an
+ *      entry point would look for it on disk);
+ *   5. with --check, runs the result from an empty directory with an empty
  *      environment: `proxymap --self-test` and `proxymap --demo`.
  *
  * Usage: bun build.ts [--no-bytecode] [--outfile PATH] [--check]
@@ -34,6 +40,8 @@ import { tmpdir } from "node:os";
 const ROOT = import.meta.dir;
 const LMDB_DIR = join(ROOT, "node_modules", "lmdb");
 export const LMDB_ADDON = join(LMDB_DIR, "build", "Release", "lmdb.node");
+/** The worker threads' entry point (see the header, 4). */
+const WORKER_ENTRY = join(ROOT, "src", "tables", "offload", "worker.ts");
 
 /** The Bun.build plugin that embeds lmdb's addon (see the header). */
 export function nativeAddonPlugin(addon = LMDB_ADDON): BunPlugin {
@@ -79,7 +87,7 @@ export interface BuildOptions {
 export async function buildExecutable(o: BuildOptions): Promise<void> {
   mkdirSync(dirname(o.outfile), { recursive: true });
   const result = await Bun.build({
-    entrypoints: [join(ROOT, "src", "main.ts")],
+    entrypoints: [join(ROOT, "src", "main.ts"), WORKER_ENTRY],
     target: "bun",
     format: o.bytecode ? "esm" : undefined,
     minify: true,

@@ -2,14 +2,20 @@
  * The installed Postfix's own parameter defaults, unexpanded, as
  * `postconf -d` prints them (one spawn, about 5 ms, at start-up; a saved copy
  * in data_directory while it is current, see defaultsCache.ts).
- * postconf is looked for in main.cf's command_directory, then /usr/sbin.
+ * Which postconf: the one of the Postfix that runs us, since its version
+ * decides the protocol generation. Looked for in main.cf's command_directory
+ * (postfix-install writes it there), then beside the master(8) that started
+ * this process (our parent: a build tree's libexec/master has bin/postconf,
+ * ../bin from its directory), then /usr/sbin (Debian's layout, where
+ * /usr/lib/postfix/sbin/master has no such neighbour).
  *
  * Without a working postconf (Postfix not installed) the built-in table of
  * Postfix 3.7 defaults (defaults37.ts) is used instead.
  *
  * Logs: a warning when postconf cannot be run and the built-in table is used.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readlinkSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { msg } from "../log/msg";
 import { DEFAULTS_37 } from "./defaults37";
 import { defaultsKey, readDefaultsCache, writeDefaultsCache } from "./defaultsCache";
@@ -34,11 +40,30 @@ export function parsePostconfOutput(text: string): Map<string, string> {
   return values;
 }
 
-export function postconfCandidates(commandDirectory: string | undefined): string[] {
+/**
+ * The postconf programs to try, in order: command_directory's, the one
+ * beside `master` (the master program that runs us, if any: DIR/master ->
+ * DIR/../bin/postconf, DIR/../sbin/postconf), /usr/sbin's.
+ */
+export function postconfCandidates(commandDirectory: string | undefined, master?: string): string[] {
   const list: string[] = [];
   if (commandDirectory) list.push(`${commandDirectory.replace(/\/+$/, "")}/postconf`);
+  if (master) {
+    const top = dirname(dirname(master));
+    for (const d of ["bin", "sbin"]) list.push(join(top, d, "postconf"));
+  }
   list.push("/usr/sbin/postconf");
   return [...new Set(list)];
+}
+
+/** The program of our parent process when it is a Postfix master(8) (we run under it), else undefined. */
+export function parentMaster(): string | undefined {
+  try {
+    const exe = readlinkSync(`/proc/${process.ppid}/exe`);
+    return basename(exe) === "master" ? exe : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -49,7 +74,7 @@ export function postconfCandidates(commandDirectory: string | undefined): string
  */
 export function loadPostfixDefaults(configDir: string, commandDirectory?: string, paths?: string[], dataDir?: string): PostfixDefaults {
   let failure = "postconf not found";
-  for (const path of paths ?? postconfCandidates(commandDirectory)) {
+  for (const path of paths ?? postconfCandidates(commandDirectory, parentMaster())) {
     if (!existsSync(path)) continue;
     const key = dataDir === undefined ? undefined : defaultsKey(path, configDir);
     if (key !== undefined) {

@@ -18,7 +18,14 @@
  *
  * Two request shapes: up to Postfix 3.10 (`table`, `flags`, ...) and from
  * 3.11 (`table`, `instance_flags`, `flags`, ...; open: `table`,
- * `instance_flags`). The name after `table` decides which one a request is.
+ * `instance_flags`). The installed Postfix's generation decides how a
+ * request is read, as that generation's proxymap reads it: from 3.11 only
+ * the 3.11 shape, before only the classic one; a request of the other shape
+ * is malformed, and every BAD reply has the installed generation's shape.
+ * Only where no Postfix version is known ("either": ours run by hand
+ * without Postfix) the name after `table` decides which shape a request is
+ * (a broken request that does not get that far is answered in the classic
+ * shape).
  *
  * Pure: tokens in, a description of the request out, warnings as strings
  * (the caller logs them).
@@ -27,6 +34,9 @@ import { parseCUnsigned, type TokenReader } from "./attr";
 
 /** Which generation of the protocol a request (and so its reply) belongs to. */
 export type Gen = "classic" | "instance";
+
+/** The shapes the installed Postfix speaks: its generation's, or (version unknown) either. */
+export type Installed = Gen | "either";
 
 export type RequestOp = "open" | "lookup" | "update" | "delete" | "sequence";
 
@@ -84,10 +94,11 @@ const OPS = new Set<string>(Object.keys(SHAPES));
  * after the last token the reference would have consumed.
  *
  * `stream` names the peer in warnings ("proxymap socket").
- * `fallbackGen` shapes the BAD reply when the request broke off before its
- * shape could be seen.
+ * `installed` is the installed Postfix's generation: "instance" (3.11+)
+ * reads only the 3.11 shape, "classic" only the older one, "either" both
+ * (see above).
  */
-export function scanRequest(reader: TokenReader, stream: string, fallbackGen: Gen): ScanResult | undefined {
+export function scanRequest(reader: TokenReader, stream: string, installed: Installed): ScanResult | undefined {
   const warnings: string[] = [];
   // Like the reference, a list that never started is no error at all.
   if (reader.eof && !reader.cutInToken) return undefined;
@@ -104,27 +115,27 @@ export function scanRequest(reader: TokenReader, stream: string, fallbackGen: Ge
   const op = reader.next();
   if (op === undefined) return endOfInput(reader, stream, "input attribute value", warnings, { op: "none" });
   if (!OPS.has(op)) return { scanned: { op: "unknown", name: op }, warnings };
-  return scanBody(reader, op as RequestOp, stream, fallbackGen, warnings);
+  return scanBody(reader, op as RequestOp, stream, installed, warnings);
 }
 
 function scanBody(
   reader: TokenReader,
   op: RequestOp,
   stream: string,
-  fallbackGen: Gen,
+  installed: Installed,
   warnings: string[],
 ): ScanResult | undefined {
   const attrs: RequestAttrs = { table: "", instFlags: 0, flags: 0, key: "", value: "", func: 0 };
-  let gen = fallbackGen;
-  let wanted = SHAPES[op].classic;
+  let gen: Gen = installed === "instance" ? "instance" : "classic";
+  let wanted = SHAPES[op][gen];
   const bad = (): ScanResult => ({ scanned: { op: "bad", request: op, gen }, warnings });
 
   for (let i = 0; ; i++) {
     const name = reader.next();
     if (name === undefined) return endOfInput(reader, stream, "input attribute name", warnings, bad().scanned);
-    // The second attribute tells the shape; a 3.11 client always sends
-    // instance_flags there.
-    if (i === 1) {
+    // With no installed generation to follow, the second attribute tells
+    // the shape (a 3.11 client always sends instance_flags there).
+    if (i === 1 && installed === "either") {
       gen = name === INST[0] ? "instance" : "classic";
       wanted = SHAPES[op][gen];
     }

@@ -19,6 +19,10 @@
  *   3. requests: requests in flight (received, reply not yet written) reach
  *      proxymap_busy_requests (default 0 = never): for sites that want extra
  *      processes (and so extra database pools) when a slow backend queues work.
+ *   4. stalled: lookups wait for a worker thread while every worker of their
+ *      pool is stuck in a blocking call (tables/offload/pool.ts: a hostile
+ *      regexp, an NSS source that does not answer): this process cannot
+ *      serve that table type for now, another process could.
  * It reports "taken" as soon as one condition holds (on a late tick, or when a
  * request arrives over the in-flight limit), and "available" again only after
  * a whole window in which none held, so the state does not flap faster than
@@ -51,6 +55,8 @@ export interface BusySample {
   maxLagMs: number;
   cpuPercent: number;
   maxInFlight: number;
+  /** Some blocking-call pool was stalled at a tick. */
+  stalled?: boolean;
 }
 
 /** Rule conditions 1-3 on one window. */
@@ -58,7 +64,8 @@ export function saturated(s: BusySample, l: BusyLimits): boolean {
   return (
     (l.lagMs > 0 && s.maxLagMs >= l.lagMs) ||
     (l.cpuPercent > 0 && s.cpuPercent >= l.cpuPercent) ||
-    (l.requests > 0 && s.maxInFlight >= l.requests)
+    (l.requests > 0 && s.maxInFlight >= l.requests) ||
+    s.stalled === true
   );
 }
 
@@ -78,6 +85,8 @@ export class BusyMonitor {
     private readonly limits: BusyLimits,
     private readonly inFlight: () => number,
     private readonly report: (busy: boolean) => void,
+    /** Condition 4: calls wait behind worker threads that are all stuck. */
+    private readonly stalled: () => boolean = () => false,
   ) {}
 
   get isBusy(): boolean {
@@ -127,6 +136,10 @@ export class BusyMonitor {
     const n = this.inFlight();
     if (n > s.maxInFlight) s.maxInFlight = n;
     if (this.limits.lagMs > 0 && lag >= this.limits.lagMs) this.set(true);
+    if (this.stalled()) {
+      s.stalled = true;
+      this.set(true);
+    }
 
     if (++this.ticks < WINDOW_TICKS) return;
     const cpu = cpuMicros();

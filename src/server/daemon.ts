@@ -27,12 +27,14 @@
  */
 import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import { isatty } from "node:tty";
-import { loadMainConfig, type MainConfig } from "../config/mainCf";
+import { loadMainConfig, mailVersion, type MainConfig } from "../config/mainCf";
+import { atLeast } from "../config/declared";
+import { setStrictUtf8 } from "../log/printable";
 import { msg } from "../log/msg";
 import { applyLogChoice, configuredLogChoice, loggingEnteredJail } from "../log/setup";
 import { stderrSink } from "../log/stderrSink";
 import { createService, type ProxymapService } from "../service/proxymap";
-import { setUtf8Enabled } from "../tables/dict";
+import { setUtf8Enabled } from "../tables/utf8";
 import { setTableMainConfig } from "../tables/dbCommon/mainConfig";
 import { preloadLibc, setsid, strerror, unixListen } from "../sys/libc";
 import { MasterStatus, MASTER_LISTEN_FD } from "./masterStatus";
@@ -83,6 +85,7 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
   // UTF-8 layer follows smtputf8_enable as Postfix's util_utf8_enable does.
   setTableMainConfig(config);
   setUtf8Enabled(getBool(config, "smtputf8_enable", true));
+  setStrictUtf8(atLeast(mailVersion(config), 3, 11));
   const queueDir = getStr(config, "queue_directory", "/var/spool/postfix");
   const mailOwner = getStr(config, "mail_owner", "postfix");
   const mainCf = `${o.configDir}/main.cf`;

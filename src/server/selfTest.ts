@@ -5,8 +5,10 @@
  * Checks: libc through bun:ffi (syslog, chroot, sockets), bun:sqlite, the
  * lmdb package with its native addon (embedded by build.ts; the LMDB version
  * tells the data format: 0.9.29 and older write format 1 like Postfix's
- * liblmdb, 0.9.90 is format 2), mysql2 (pure JavaScript) and Bun's built-in
- * PostgreSQL client (pgsql tables). It also lists the pre-jail hooks the
+ * liblmdb, 0.9.90 is format 2), mysql2 (pure JavaScript), Bun's built-in
+ * PostgreSQL client (pgsql tables), and a worker thread (the entry point
+ * build.ts embeds; NSS, sqlite, regexp and pcre run their blocking calls
+ * there). It also lists the pre-jail hooks the
  * drivers registered.
  *
  * Reads: nothing. Writes: a report on standard output.
@@ -16,6 +18,7 @@ import { getpwuid, preloadLibc } from "../sys/libc";
 import { preJailHookNames } from "./preJail";
 import { pcre2Missing } from "../sys/pcre2";
 import { preloadRegex } from "../sys/regex";
+import { OffloadPool } from "../tables/offload/pool";
 
 type Check = [name: string, run: () => string | Promise<string>];
 
@@ -62,6 +65,20 @@ const CHECKS: Check[] = [
     () => {
       preloadRegex();
       return "loaded";
+    },
+  ],
+  [
+    "worker threads",
+    async () => {
+      const pool = new OffloadPool("self-test", 1);
+      const t0 = performance.now();
+      try {
+        const answer = await pool.call<string>("offload.ping", null);
+        if (answer !== "pong") throw new Error(`unexpected answer ${answer}`);
+        return `started and answered in ${(performance.now() - t0).toFixed(0)} ms`;
+      } finally {
+        pool.close();
+      }
     },
   ],
   [

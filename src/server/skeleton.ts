@@ -48,6 +48,7 @@ import { ClientConn, type ConnOwner } from "./clientConn";
 import { BusyMonitor } from "./busy";
 import { MasterStatus, MASTER_STAT_AVAIL, MASTER_STAT_TAKEN } from "./masterStatus";
 import { startWatchdog } from "./watchdog";
+import { offloadStalled } from "../tables/offload/pool";
 
 export interface MultiServerOptions {
   service: ProxymapService;
@@ -89,6 +90,7 @@ export class MultiServer implements ConnOwner {
       { lagMs: p.busyLagMs, cpuPercent: p.busyCpuPercent, requests: p.busyRequests },
       () => o.service.inFlight,
       (busy) => this.reportBusy(busy),
+      offloadStalled,
     );
     const self = this;
     this.handler = {

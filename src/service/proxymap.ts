@@ -22,7 +22,7 @@ import { msg } from "../log/msg";
 import { DictFlag, SEQ_FIRST, SEQ_NEXT, SERVICE_WRITE, Status } from "../protocol/constants";
 import { GREETING, UNKNOWN_REPLY, lookupReply, openReply, sequenceReply, writeReply } from "../protocol/reply";
 import type { Gen, RequestAttrs, RequestOp, Scanned } from "../protocol/scan";
-import { dictDel, dictGet, dictPut, dictSeq, openDict, changedTables, type Dict } from "../tables/dict";
+import { dictDel, dictGet, dictPut, dictSeq, openDict, changedTables, setMaxTables, type Dict } from "../tables/dict/index";
 import { approvedTableSet } from "./approval";
 import { ClientSession, type ClientIO, type RequestHandler, type Session } from "./session";
 import { serviceSettings, type ServiceSettings } from "./settings";
@@ -49,20 +49,20 @@ export interface ProxymapService {
 const PROXY_PREFIX = "proxy:";
 
 type Found = Dict | number;
+type Request = RequestAttrs & { gen: Gen };
 
 export function createService(opts: ServiceOptions): ProxymapService {
   const writer = opts.serviceName === SERVICE_WRITE;
   const settings = serviceSettings(opts.config, writer);
+  setMaxTables(settings.maxTables);
   const approved = approvedTableSet(opts.config, writer);
   const paramName = writer ? "proxy_write_maps" : "proxy_read_maps";
   const access = writer ? "read-write" : "read-only";
-  /** The flags each table had when first opened (3.11 semantics reset to these). */
-  const firstFlags = new WeakMap<Dict, number>();
   let inFlight = 0;
 
   /** Strip proxy: prefixes, check approval, open (or reuse) the table. */
-  function find(table: string, instFlags: number): Found | Promise<Found> {
-    let name = table;
+  function find(r: Request): Found | Promise<Found> {
+    let name = r.table;
     while (name.startsWith(PROXY_PREFIX)) name = name.slice(PROXY_PREFIX.length);
     if (!name.includes(":")) return Status.BAD;
     if (!approved.has(name)) {
@@ -70,129 +70,83 @@ export function createService(opts: ServiceOptions): ProxymapService {
       msg.warn(`to approve this table for ${access} access, list proxy:${name} in main.cf:${paramName}`);
       return Status.DENY;
     }
-    const d = openDict(name, writer, instFlags);
-    return d instanceof Promise ? d.then(remember) : remember(d);
-  }
-
-  function remember(d: Dict): Dict {
-    if (!firstFlags.has(d)) firstFlags.set(d, d.flags);
-    return d;
-  }
-
-  /** Run `op` on the table once it is open; a status number passes through. */
-  function withDict<T>(found: Found | Promise<Found>, op: (d: Dict) => T | Promise<T>, fail: (s: number) => T) {
-    if (found instanceof Promise) return found.then((f) => (typeof f === "number" ? fail(f) : op(f)));
-    return typeof found === "number" ? fail(found) : op(found);
+    return openDict(name, writer, r.gen === "instance" ? r.instFlags : r.flags, r.gen);
   }
 
   /**
-   * Run one operation on a shared table with the request's flags.
-   * Classic (up to 3.10) requests change only the request bits of the shared
-   * instance, as the reference does; the dict layer merges them. A 3.11
-   * request brings its whole flag word and gets the result back; it must
-   * not leave that word on the instance other clients share (3.11's
-   * proxymap resets each instance to its first-open flags for the same
-   * reason), so the instance's flags are put back once it is answered.
+   * Find the request's table and run op on it; a status instead of a table
+   * (DENY, BAD) is answered by fail. The dict layer owns the flags: each
+   * operation hands back the word this request's reply carries.
    */
-  function runOp<T>(
-    d: Dict,
-    gen: Gen,
-    flags: number,
-    op: (flags: number) => T | Promise<T>,
-    reply: (result: T, replyFlags: number) => Buffer,
-  ): Buffer | Promise<Buffer> {
-    if (gen === "classic") {
-      const res = op(flags);
-      return res instanceof Promise ? res.then((x) => reply(x, d.flags)) : reply(res, d.flags);
-    }
-    const saved = d.flags;
-    d.flags = flags;
-    const finish = (x: T): Buffer => {
-      const out = reply(x, d.flags);
-      d.flags = saved;
-      return out;
+  function onTable<T>(r: Request, op: (d: Dict) => T | Promise<T>, fail: (status: number) => Buffer, reply: (x: T) => Buffer): Buffer | Promise<Buffer> {
+    const run = (f: Found): Buffer | Promise<Buffer> => {
+      if (typeof f === "number") return fail(f);
+      const x = op(f);
+      return x instanceof Promise ? x.then(reply) : reply(x);
     };
-    const res = op(flags);
-    return res instanceof Promise ? res.then(finish) : finish(res);
+    const found = find(r);
+    return found instanceof Promise ? found.then(run) : run(found);
   }
 
-  function openOp(r: RequestAttrs & { gen: Gen }) {
-    const inst = r.gen === "instance" ? r.instFlags : r.flags;
-    return withDict(
-      find(r.table, inst),
-      (d) => {
-        // A table the reference could not even have opened (flags it panics
-        // on) answers its status without flags.
-        if (d.openStatus !== Status.OK) return openReply(d.openStatus, 0);
-        return openReply(Status.OK, r.gen === "instance" ? (firstFlags.get(d) ?? d.flags) : d.flags);
-      },
-      (s) => openReply(s, 0),
-    );
-  }
-
-  /** Find the request's table, run op on it with `flags`, reply; or reply the failure status. */
-  function onTable<T>(
-    r: RequestAttrs & { gen: Gen },
-    flags: number,
-    op: (d: Dict, flags: number) => T | Promise<T>,
-    reply: (result: T, replyFlags: number) => Buffer,
-    fail: (status: number) => Buffer,
-  ): Buffer | Promise<Buffer> {
-    const inst = r.gen === "instance" ? r.instFlags : r.flags;
-    return withDict(find(r.table, inst), (d) => runOp(d, r.gen, flags, (f) => op(d, f), reply), fail);
-  }
-
-  function lookupOp(r: RequestAttrs & { gen: Gen }) {
+  function openOp(r: Request) {
+    // Up to 3.10 the reply shows the instance's shared word; from 3.11 its
+    // flags as first opened (proxy_map_find() resets them for every client).
     return onTable(
       r,
-      r.flags,
-      (d, f) => dictGet(d, r.key, f),
-      (x, rf) => lookupReply(r.gen, x.status, rf, x.value),
-      (s) => lookupReply(r.gen, s, 0, ""),
+      (d) => d,
+      (s) => openReply(s, 0),
+      (d) => (d.openStatus !== Status.OK ? openReply(d.openStatus, 0) : openReply(Status.OK, r.gen === "instance" ? d.openFlags : d.word)),
     );
   }
 
-  function refuseWrite(op: "update" | "delete", r: RequestAttrs & { gen: Gen }): Buffer {
+  function lookupOp(r: Request) {
+    return onTable(
+      r,
+      (d) => dictGet(d, r.key, r.flags),
+      (s) => lookupReply(r.gen, s, 0, ""),
+      (x) => lookupReply(r.gen, x.status, x.flags, x.value),
+    );
+  }
+
+  function refuseWrite(op: "update" | "delete", r: Request): Buffer {
     msg.warn(`refusing ${r.table} ${op} request on non-${SERVICE_WRITE} service`);
     return writeReply(r.gen, Status.DENY, 0);
   }
 
-  function updateOp(r: RequestAttrs & { gen: Gen }) {
+  function updateOp(r: Request) {
     if (!writer) return refuseWrite("update", r);
-    // Tables stay open between requests, so every update is synchronous, and
-    // a repeated key replaces the old value rather than abort (as the reference).
+    // Tables stay open between requests, so every update is synchronous,
+    // and a repeated key replaces the old value rather than abort (as the
+    // reference).
     return onTable(
       r,
-      r.flags | DictFlag.SYNC_UPDATE | DictFlag.DUP_REPLACE,
-      (d, f) => dictPut(d, r.key, r.value, f),
-      (x, rf) => writeReply(r.gen, x, rf),
+      (d) => dictPut(d, r.key, r.value, r.flags | DictFlag.SYNC_UPDATE | DictFlag.DUP_REPLACE),
       (s) => writeReply(r.gen, s, 0),
+      (x) => writeReply(r.gen, x.status, x.flags),
     );
   }
 
-  function deleteOp(r: RequestAttrs & { gen: Gen }) {
+  function deleteOp(r: Request) {
     if (!writer) return refuseWrite("delete", r);
     return onTable(
       r,
-      r.flags | DictFlag.SYNC_UPDATE,
-      (d, f) => dictDel(d, r.key, f),
-      (x, rf) => writeReply(r.gen, x, rf),
+      (d) => dictDel(d, r.key, r.flags | DictFlag.SYNC_UPDATE),
       (s) => writeReply(r.gen, s, 0),
+      (x) => writeReply(r.gen, x.status, x.flags),
     );
   }
 
-  function sequenceOp(r: RequestAttrs & { gen: Gen }) {
+  function sequenceOp(r: Request) {
     if (r.func !== SEQ_FIRST && r.func !== SEQ_NEXT) return sequenceReply(r.gen, Status.BAD, 0, "", "");
     return onTable(
       r,
-      r.flags,
-      (d, f) => dictSeq(d, r.func, f),
-      (x, rf) => sequenceReply(r.gen, x.status, rf, x.key, x.value),
+      (d) => dictSeq(d, r.func, r.flags),
       (s) => sequenceReply(r.gen, s, 0, "", ""),
+      (x) => sequenceReply(r.gen, x.status, x.flags, x.key, x.value),
     );
   }
 
-  const OPS: Record<RequestOp, (r: RequestAttrs & { gen: Gen }) => Buffer | Promise<Buffer>> = {
+  const OPS: Record<RequestOp, (r: Request) => Buffer | Promise<Buffer>> = {
     open: openOp,
     lookup: lookupOp,
     update: updateOp,
@@ -236,7 +190,7 @@ export function createService(opts: ServiceOptions): ProxymapService {
 
   const handler: RequestHandler = {
     streamName: opts.streamName ?? `${opts.serviceName} socket`,
-    fallbackGen: settings.fallbackGen,
+    installedGen: settings.installedGen,
     maxRequestSize: settings.maxRequestSize,
     onAsync(delta) {
       inFlight += delta;

@@ -14,7 +14,7 @@
  */
 import { msg } from "../log/msg";
 import { TokenReader } from "../protocol/attr";
-import { scanRequest, type Gen, type Scanned } from "../protocol/scan";
+import { scanRequest, type Installed, type Scanned } from "../protocol/scan";
 
 export interface ClientIO {
   /** Queue bytes to the client (the skeleton owns buffering and ipc_timeout on writes). */
@@ -42,8 +42,8 @@ export interface RequestHandler {
   handle(request: Scanned): Buffer | null | Promise<Buffer | null>;
   /** How the reference names the peer in warnings: "proxymap socket". */
   readonly streamName: string;
-  /** Reply shape for requests that break off before showing theirs. */
-  readonly fallbackGen: Gen;
+  /** The installed Postfix's generation: how requests are read (scanRequest's `installed`). */
+  readonly installedGen: Installed;
   /** Largest request, in bytes, before the connection is closed. */
   readonly maxRequestSize: number;
   /** Called when a session's async request starts and settles. */
@@ -104,7 +104,7 @@ export class ClientSession implements Session {
     let consumed = 0;
     try {
       while (consumed < buf.length && !this.closed) {
-        const result = scanRequest(reader, this.handler.streamName, this.handler.fallbackGen);
+        const result = scanRequest(reader, this.handler.streamName, this.handler.installedGen);
         if (result === undefined) break;
         consumed = reader.pos;
         for (const w of result.warnings) msg.warn(w);

@@ -6,17 +6,26 @@
 import { mailVersion, type MainConfig } from "../config/mainCf";
 import { parseTimeSeconds } from "../config/timeValue";
 import { msg } from "../log/msg";
-import type { Gen } from "../protocol/scan";
+import type { Installed } from "../protocol/scan";
+import { DEFAULT_MAX_TABLES } from "../tables/dict/cache";
 
 export interface ServiceSettings {
   /** Greet new clients with protocol=proxymap_protocol (Postfix 3.6+). */
   greeting: boolean;
-  /** Reply shape when a malformed request does not show its own. */
-  fallbackGen: Gen;
+  /**
+   * The installed Postfix's protocol generation: "instance" (3.11+) reads
+   * every request in the 3.11 shape and answers in it, malformed ones
+   * included; "classic" (3.10 and older) likewise in the older shape;
+   * "either" (no version known) reads both and answers in the request's
+   * own (scan.ts).
+   */
+  installedGen: Installed;
   /** Bytes one request may take before its connection is closed. */
   maxRequestSize: number;
   /** How long one request may wait on its table (daemon_timeout). */
   requestTimeoutMs: number;
+  /** Open table instances kept before the least recently used is closed. */
+  maxTables: number;
 }
 
 const DEFAULT_MAX_REQUEST = 1 << 20;
@@ -33,8 +42,9 @@ export function serviceSettings(config: MainConfig, _writer: boolean): ServiceSe
   const version: [number, number] = [major, minor];
   return {
     greeting: greetingSetting(config.get("proxymap_protocol_greeting"), version),
-    fallbackGen: atLeast(version, 3, 11) ? "instance" : "classic",
+    installedGen: version[0] === 0 ? "either" : atLeast(version, 3, 11) ? "instance" : "classic",
     maxRequestSize: positiveInt(config, "proxymap_max_request_size", DEFAULT_MAX_REQUEST),
+    maxTables: positiveInt(config, "proxymap_max_tables", DEFAULT_MAX_TABLES),
     requestTimeoutMs:
       1000 * (parseTimeSeconds(config.get("daemon_timeout")) ?? DEFAULT_DAEMON_TIMEOUT_S),
   };

@@ -9,10 +9,15 @@
  * bytes libc holds. Layouts: struct passwd and struct group of glibc on
  * LP64 Linux (x86_64, aarch64).
  *
- * Calls are synchronous, as in the reference (a slow NSS backend stalls the
- * process there too). Reads: whatever NSS reads. Logs nothing.
+ * The reentrant forms (getpwnam_r, ...) are used, each call with buffers of
+ * its own, so that several threads may ask at once: the unix table makes
+ * these calls on worker threads (src/tables/unix/jobs.ts), because a slow
+ * NSS source (LDAP, sssd) would otherwise stall every client of the
+ * process, where the reference stalls one process.
+ *
+ * Reads: whatever NSS reads. Logs nothing.
  */
-import { dlopen, FFIType, ptr, read, toArrayBuffer, toBuffer, type Pointer } from "bun:ffi";
+import { dlopen, FFIType, ptr, read, toBuffer, type Pointer } from "bun:ffi";
 
 export interface PasswdEntry {
   name: string;
@@ -35,25 +40,19 @@ type Libc = ReturnType<typeof openLibc>;
 
 function openLibc() {
   return dlopen("libc.so.6", {
-    getpwnam: { args: [FFIType.ptr], returns: FFIType.ptr },
-    getgrnam: { args: [FFIType.ptr], returns: FFIType.ptr },
-    getpwuid: { args: [FFIType.u32], returns: FFIType.ptr },
-    getgrgid: { args: [FFIType.u32], returns: FFIType.ptr },
+    getpwnam_r: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+    getgrnam_r: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+    getpwuid_r: { args: [FFIType.u32, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+    getgrgid_r: { args: [FFIType.u32, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
     strerror: { args: [FFIType.i32], returns: FFIType.ptr },
     strlen: { args: [FFIType.ptr], returns: FFIType.u64 },
-    __errno_location: { args: [], returns: FFIType.ptr },
   }).symbols;
 }
 
 let libc: Libc | undefined;
-let errnoCell: Int32Array | undefined;
 
 function lib(): Libc {
-  if (!libc) {
-    libc = openLibc();
-    const p = libc.__errno_location();
-    if (p) errnoCell = new Int32Array(toArrayBuffer(p, 0, 4));
-  }
+  if (!libc) libc = openLibc();
   return libc;
 }
 
@@ -68,14 +67,16 @@ function keyBuffer(key: string): Buffer {
   return Buffer.from(key + "\0", "latin1");
 }
 
-/** Clear errno before a call whose failure is told only through errno. */
-function clearErrno(): void {
-  if (errnoCell) errnoCell[0] = 0;
-}
+/**
+ * The error number of the last lookup made here on this thread, as errno
+ * is after the non-reentrant call (glibc sets it to the _r call's result:
+ * 0 when the entry simply does not exist).
+ */
+let lastError = 0;
 
-/** errno as left by the last libc call made here. */
+/** errno as the last lookup left it (see lastError). */
 export function lastErrno(): number {
-  return errnoCell ? errnoCell[0] : 0;
+  return lastError;
 }
 
 /** strerror(3) text of an errno value. */
@@ -111,32 +112,49 @@ function groupAt(p: Pointer): GroupEntry {
   return { name: cstr(read.ptr(p, 0) as Pointer), passwd: cstr(read.ptr(p, 8) as Pointer), gid: read.u32(p, 16), members };
 }
 
+const ERANGE = 34;
+/** Start size of the string buffer (glibc's _SC_GETPW_R_SIZE_MAX); doubled on ERANGE. */
+const FIRST_BUFFER = 1024;
+/** Give up growing there: no sane entry is larger. */
+const LAST_BUFFER = 64 * 1024 * 1024;
+
+type ReentrantCall = (out: Pointer, buf: Pointer, size: number, result: Pointer) => number;
+
+/**
+ * Run one *_r call with fresh buffers (grown while it says ERANGE); the
+ * entry's address, or null when there is none (lastError tells why).
+ */
+function reentrant(structSize: number, call: ReentrantCall, read: (p: Pointer) => PasswdEntry | GroupEntry): PasswdEntry | GroupEntry | undefined {
+  const out = new Uint8Array(structSize);
+  const result = new BigUint64Array(1);
+  for (let size = FIRST_BUFFER; ; size *= 2) {
+    const buf = new Uint8Array(size);
+    const rc = call(ptr(out), ptr(buf), size, ptr(result));
+    if (rc === ERANGE && size < LAST_BUFFER) continue;
+    lastError = rc;
+    // The entry's strings point into buf, which lives until read() returns.
+    return rc === 0 && result[0] !== 0n ? read(ptr(out)) : undefined;
+  }
+}
+
 /** getpwnam(3); undefined when there is no such user (or NSS failed: see lastErrno). */
 export function getpwnam(name: string): PasswdEntry | undefined {
   const k = keyBuffer(name);
-  clearErrno();
-  const p = lib().getpwnam(ptr(k)) as Pointer | null;
-  return p ? passwdAt(p) : undefined;
+  return reentrant(48, (o, b, n, r) => lib().getpwnam_r(ptr(k), o, b, n, r), passwdAt) as PasswdEntry | undefined;
 }
 
 /** getgrnam(3); undefined when there is no such group. */
 export function getgrnam(name: string): GroupEntry | undefined {
   const k = keyBuffer(name);
-  clearErrno();
-  const p = lib().getgrnam(ptr(k)) as Pointer | null;
-  return p ? groupAt(p) : undefined;
+  return reentrant(32, (o, b, n, r) => lib().getgrnam_r(ptr(k), o, b, n, r), groupAt) as GroupEntry | undefined;
 }
 
-/** getpwuid(3); undefined when absent. errno is cleared first, as Postfix does. */
+/** getpwuid(3); undefined when absent. */
 export function getpwuid(uid: number): PasswdEntry | undefined {
-  clearErrno();
-  const p = lib().getpwuid(uid) as Pointer | null;
-  return p ? passwdAt(p) : undefined;
+  return reentrant(48, (o, b, n, r) => lib().getpwuid_r(uid, o, b, n, r), passwdAt) as PasswdEntry | undefined;
 }
 
 /** getgrgid(3); undefined when absent. */
 export function getgrgid(gid: number): GroupEntry | undefined {
-  clearErrno();
-  const p = lib().getgrgid(gid) as Pointer | null;
-  return p ? groupAt(p) : undefined;
+  return reentrant(32, (o, b, n, r) => lib().getgrgid_r(gid, o, b, n, r), groupAt) as GroupEntry | undefined;
 }

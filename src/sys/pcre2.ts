@@ -14,6 +14,12 @@
  *
  * Compiled patterns and match data live in C memory until free().
  *
+ * Matching runs with the library's default limits, as the reference (it
+ * passes no match context), unless the caller asks for a lower match limit:
+ * pcre.ts does on the main thread, to bound the time of one match there (a
+ * match that reaches the lower limit is run again on a worker thread with
+ * the default limits, so the answer is always the reference's).
+ *
  * Reads nothing. Logs nothing (callers turn errors into log lines).
  */
 import { dlopen, ptr, read, type Pointer } from "bun:ffi";
@@ -27,6 +33,8 @@ export const PCRE2_EXTENDED = 0x00000080;
 export const PCRE2_MULTILINE = 0x00000400;
 export const PCRE2_UNGREEDY = 0x00040000;
 export const PCRE2_ERROR_NOMATCH = -1;
+/** The match limit was reached (pcre2.h PCRE2_ERROR_MATCHLIMIT). */
+export const PCRE2_ERROR_MATCHLIMIT = -47;
 const PCRE2_INFO_CAPTURECOUNT = 4;
 const PCRE2_ZERO_TERMINATED = 0xffffffffffffffffn;
 /** Postfix's message buffer size (dict_pcre.c DICT_PCRE_GET_ERROR_BUF_LEN). */
@@ -45,6 +53,8 @@ const symbols = {
   pcre2_get_ovector_pointer_8: { args: ["ptr"], returns: "ptr" },
   pcre2_get_ovector_count_8: { args: ["ptr"], returns: "u32" },
   pcre2_get_error_message_8: { args: ["i32", "ptr", "u64"], returns: "i32" },
+  pcre2_match_context_create_8: { args: ["ptr"], returns: "ptr" },
+  pcre2_set_match_limit_8: { args: ["ptr", "u32"], returns: "i32" },
 } as const;
 
 type Lib = ReturnType<typeof dlopen<typeof symbols>>;
@@ -80,6 +90,19 @@ export function preloadPcre2(): void {
 export function pcre2Missing(): string | undefined {
   pcre2();
   return lib ? undefined : (loadError ?? "not loaded");
+}
+
+/** Match contexts by match limit, made once each (never freed: there are one or two). */
+const contexts = new Map<number, Pointer | null>();
+
+function matchContext(l: Lib["symbols"], limit: number): Pointer | null {
+  let c = contexts.get(limit);
+  if (c === undefined) {
+    c = l.pcre2_match_context_create_8(null) as Pointer | null;
+    if (c !== null) l.pcre2_set_match_limit_8(c, limit);
+    contexts.set(limit, c);
+  }
+  return c;
 }
 
 function need(): Lib["symbols"] {
@@ -128,15 +151,17 @@ export class Pcre2Regex {
   /**
    * pcre2_match(subject, whole length, start 0, options 0). On a match the
    * ovector pairs of every group (up to the pattern's capture count) are
-   * returned; PCRE2_UNSET becomes -1.
+   * returned; PCRE2_UNSET becomes -1. matchLimit > 0 lowers the match limit
+   * (PCRE2_ERROR_MATCHLIMIT when reached); 0 keeps the library's default.
    */
-  exec(subject: string, wantOffsets: boolean): Pcre2Result {
+  exec(subject: string, wantOffsets: boolean, matchLimit = 0): Pcre2Result {
     const l = need();
     if (this.code === null || this.md === null) return { error: -50 /* PCRE2_ERROR_NULL */ };
     // C passes strlen(key): the subject ends at its first NUL.
     const nul = subject.indexOf("\0");
     const s = Buffer.from(nul < 0 ? subject : subject.slice(0, nul), "latin1");
-    const rc = l.pcre2_match_8(this.code, s.length ? s : Buffer.alloc(1), s.length, 0, 0, this.md, null);
+    const ctx = matchLimit > 0 ? matchContext(l, matchLimit) : null;
+    const rc = l.pcre2_match_8(this.code, s.length ? s : Buffer.alloc(1), s.length, 0, 0, this.md, ctx);
     if (rc === PCRE2_ERROR_NOMATCH) return { match: false };
     if (rc <= 0) return { error: rc };
     const ovector: number[] = [];

@@ -25,7 +25,7 @@
 import { statSync } from "node:fs";
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { TableError, settledIf, type OpenArgs, type Out, type Table, type TableType } from "./table";
 import { CdbReader } from "./cdb/reader";
 import { errnoText } from "./errno";
 import { lowercaseAscii } from "./utf8";
@@ -52,32 +52,29 @@ class CdbTable implements Table {
     this.dictName = cdbPath;
   }
 
-  /** Find the key with the NUL conventions still open; fixes the convention on a hit. */
-  private findRecord(key: string) {
+  /**
+   * Find the key with the call's NUL conventions (TRY1NULL: with a trailing
+   * NUL; TRY0NULL: without); a hit fixes the convention: the other bit is
+   * cleared from the call's flags, which the dict layer keeps.
+   */
+  private findRecord(key: string, flags: number): [ReturnType<CdbReader["find"]>, number] {
     const k = Buffer.from(key + "\0", "latin1");
-    if (this.flags & DictFlag.TRY1NULL) {
+    if (flags & DictFlag.TRY1NULL) {
       const r = this.reader.find(k);
-      if (r) {
-        this.flags &= ~DictFlag.TRY0NULL;
-        return r;
-      }
+      if (r) return [r, flags & ~DictFlag.TRY0NULL];
     }
-    if (this.flags & DictFlag.TRY0NULL) {
+    if (flags & DictFlag.TRY0NULL) {
       const r = this.reader.find(k.subarray(0, k.length - 1));
-      if (r) {
-        this.flags &= ~DictFlag.TRY1NULL;
-        return r;
-      }
+      if (r) return [r, flags & ~DictFlag.TRY1NULL];
     }
-    return undefined;
+    return [undefined, flags];
   }
 
-  lookup(key: string, flags: number): string | undefined {
+  lookup(key: string, flags: number): Out<string | undefined> {
     const name = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
-    let r;
     try {
-      r = this.findRecord(name);
-      return r ? cString(this.reader.bytes(r.dataPos, r.dataLen)) : undefined;
+      const [r, after] = this.findRecord(name, flags);
+      return settledIf(r ? cString(this.reader.bytes(r.dataPos, r.dataLen)) : undefined, flags, after);
     } catch (e) {
       throw new TableError("retry", `error reading ${this.cdbPath}: ${errnoText(e)}`);
     }

@@ -8,7 +8,7 @@
  * Pure; reads and logs nothing.
  */
 
-/** Bit names in Postfix's dict_mask[] order (util/dict.c). */
+/** Bit names in Postfix's dict_mask[] order (util/dict.c), up to 3.10. */
 const NAMES: ReadonlyArray<readonly [string, number]> = [
   ["warn_dup", 1 << 0],
   ["ignore_dup", 1 << 1],
@@ -35,15 +35,27 @@ const NAMES: ReadonlyArray<readonly [string, number]> = [
 
 /** DICT_FLAG_SRC_RHS_IS_FILE: the table's values name files (postmap -F). */
 export const SRC_RHS_IS_FILE = 1 << 21;
+/** DICT_FLAG_SURROGATE (3.11+): the table is a stand-in for one that failed to open. */
+export const SURROGATE = 1 << 22;
 
-const memo = new Map<number, string>();
+/**
+ * From 3.11: DUP_REPLACE is named "dup_replace", DEBUG has no name (the
+ * flag was removed), and SURROGATE is new.
+ */
+const NAMES_311: ReadonlyArray<readonly [string, number]> = [
+  ...NAMES.filter(([n]) => n !== "debug").map(([n, b]): readonly [string, number] => [n === "replace" ? "dup_replace" : n, b]),
+  ["surrogate", SURROGATE],
+];
 
-export function dictFlagsStr(flags: number): string {
+const memo = { classic: new Map<number, string>(), instance: new Map<number, string>() };
+
+/** dict_flags_str() of the Postfix generation `gen` ("classic" up to 3.10, "instance" from 3.11). */
+export function dictFlagsStr(flags: number, gen: "classic" | "instance" = "classic"): string {
   let mask = flags | 0;
-  const hit = memo.get(mask);
+  const hit = memo[gen].get(mask);
   if (hit !== undefined) return hit;
   const parts: string[] = [];
-  for (const [name, bit] of NAMES) {
+  for (const [name, bit] of gen === "classic" ? NAMES : NAMES_311) {
     if (mask === 0) break;
     if (mask & bit) {
       mask &= ~bit;
@@ -52,6 +64,6 @@ export function dictFlagsStr(flags: number): string {
   }
   if (mask !== 0) parts.push("0x" + (mask >>> 0).toString(16));
   const s = parts.join("|");
-  if (memo.size < 1024) memo.set(flags | 0, s);
+  if (memo[gen].size < 1024) memo[gen].set(flags | 0, s);
   return s;
 }

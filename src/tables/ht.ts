@@ -5,11 +5,15 @@
  * request asked for UTF-8.
  *
  * Keys are folded when stored and when looked up, as the reference does:
- * - with the UTF-8 layer active and FOLD_FIX in the open flags, keys are
- *   stored Unicode case-folded (casefold(), ICU); the dict layer folds the
- *   lookup keys the same way;
- * - without it, FOLD_FIX lowercases ASCII letters, when storing (open
- *   flags) and when looking up (the request's flags).
+ * - up to 3.10 the loading goes through the UTF-8 layer (the reference
+ *   opens the inner table with dict_open3()): with it active and FOLD_FIX
+ *   in the open flags, keys are stored Unicode case-folded (casefold(),
+ *   ICU) and non-UTF-8 keys and values are refused; the dict layer folds
+ *   the lookup keys the same way;
+ * - without it, and always from 3.11 (the inner table comes from
+ *   dict_ht_open() and the UTF-8 layer is put in front only afterwards),
+ *   FOLD_FIX lowercases ASCII letters when storing (open flags) and when
+ *   looking up (the request's flags).
  * So a table opened without FOLD_FIX keeps upper-case keys, and a later
  * FOLD_FIX lookup cannot find them: the reference behaves the same.
  *
@@ -22,6 +26,7 @@
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
 import type { Table } from "./table";
+import type { Gen } from "../protocol/scan";
 import { htableOrder } from "./htable";
 import { UTF8_ERROR, allAscii, casefold, lowercaseAscii, needUtf8Activation, validUtf8 } from "./utf8";
 
@@ -32,8 +37,6 @@ export function utf8LayerFor(openFlags: number): boolean {
 
 export class InternalTable implements Table {
   flags: number;
-  /** dict_open3() put the UTF-8 layer on the inner table, inside DEBUG. */
-  readonly utf8Inside = true;
   private readonly map = new Map<string, string>();
   /** Distinct keys in first-insertion order (for the htable listing order). */
   private readonly inserted: string[] = [];
@@ -50,9 +53,10 @@ export class InternalTable implements Table {
     readonly type: string,
     readonly name: string,
     openFlags: number,
+    gen: Gen = "classic",
   ) {
     this.flags = openFlags | DictFlag.FIXED;
-    this.utf8 = utf8LayerFor(openFlags);
+    this.utf8 = gen === "classic" && utf8LayerFor(openFlags);
     this.foldFix = (openFlags & DictFlag.FOLD_FIX) !== 0;
   }
 

@@ -32,7 +32,7 @@ function open(args: OpenArgs): Table {
   if (len === 0 || len !== name.length || len === 2) {
     throw new TableError("retry", `bad syntax: "${TYPE}:${name}"; need "${TYPE}:{name=value...}"`);
   }
-  const table = new InternalTable(TYPE, name, flags);
+  const table = new InternalTable(TYPE, name, flags, args.gen);
   let err: string | undefined;
   let count = 0;
   for (let nameval of tokensQ(name.slice(1, len - 1))) {
@@ -69,4 +69,4 @@ function open(args: OpenArgs): Table {
   return table;
 }
 
-export const inline: TableType = { type: TYPE, open };
+export const inline: TableType = { type: TYPE, open, utf8Inside: true };

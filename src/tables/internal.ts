@@ -9,7 +9,7 @@
  * sequence walks the keys in the reference's hash-table order (htable.ts),
  * one cursor per table shared by all clients, as in the reference.
  * DEBUG logs nothing for this type (the reference opens it without its
- * debug wrapper); that needs the dict layer to honour Table.debugWrapper.
+ * debug wrapper): the type says debugLogged: false.
  *
  * Reads and logs nothing.
  */
@@ -26,8 +26,6 @@ function fold(key: string, flags: number): string {
 
 class InternalTypeTable implements Table {
   flags: number;
-  /** The reference's dict_ht_open() adds no DEBUG wrapper: DEBUG logs nothing here. */
-  readonly debugWrapper = false;
   private readonly map = new Map<string, string>();
   /** Keys present, in insertion order (for the hash-table walk order). */
   private inserted: string[] = [];
@@ -76,4 +74,4 @@ function open(args: OpenArgs): Table {
   return new InternalTypeTable(args.flags);
 }
 
-export const internal: TableType = { type: TYPE, open };
+export const internal: TableType = { type: TYPE, open, debugLogged: false };

@@ -11,7 +11,11 @@
  *    appends the NUL (the Linux default) and stores the value the same way;
  *  - with the LOCK flag, a shared fcntl() lock on FILE.lmdb is held around
  *    each lookup and walk step, an exclusive one around each write, so
- *    postmap/postalias and the C daemons never see a half-written state;
+ *    postmap/postalias and the C daemons never see a half-written state.
+ *    Where the reference waits in fcntl(F_SETLKW) while a `postmap
+ *    lmdb:FILE` holds the file, stalling its whole process, this one tries
+ *    without waiting and, when busy, answers later from a timer
+ *    (lockQueue.ts): the other clients are served meanwhile;
  *  - each update and delete is committed synchronously; a duplicate with
  *    DUP_WARN warns; table flags FIXED and MULTI_WRITER;
  *  - sequence walks the keys in LMDB order (first/next), one walk per
@@ -25,6 +29,8 @@
  *    lookup and delete answer NOKEY; update warns with the reference's
  *    MDB_BAD_VALSIZE text and answers CONFIG;
  *  - an LMDB or locking error: warning with the reference's text and RETRY;
+ *  - a file another process keeps locked for over a minute: RETRY (the
+ *    reference waits for as long as it takes);
  *  - an update of an existing key without DUP_REPLACE/IGNORE/WARN: warning
  *    and CONFIG (proxymap always sends DUP_REPLACE, so only direct use).
  *
@@ -40,9 +46,10 @@ import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
-import { LmdbError, MAX_KEY_SIZE, MDB_BAD_VALSIZE, MDB_KEYEXIST, Slmdb, mdbText } from "./lmdb/slmdb";
-import { LOCK_EXCLUSIVE, LOCK_NONE, LOCK_SHARED } from "./lmdb/fcntl";
+import { TableError, settledIf, type Maybe, type OpenArgs, type Out, type Table, type TableType } from "./table";
+import { LmdbError, LockFailed, MAX_KEY_SIZE, MDB_BAD_VALSIZE, MDB_KEYEXIST, Slmdb, mdbText } from "./lmdb/slmdb";
+import { LOCK_EXCLUSIVE, LOCK_SHARED } from "./lmdb/fcntl";
+import { LockLost, LockTimeout } from "./lockQueue";
 import { loadLmdb, lmdbLoaded } from "./lmdb/native";
 import { tableMainConfig } from "./dbCommon/mainConfig";
 import { lowercaseAscii } from "./utf8";
@@ -77,55 +84,61 @@ class LmdbTable implements Table {
     return `${TYPE}:${this.name}`;
   }
 
-  /** Take (or with LOCK_NONE release) the fcntl lock when the request asks for locking. */
-  private lock(flags: number, type: number): void {
-    if ((flags & DictFlag.LOCK) === 0) return;
-    const err = this.db.lock(type);
-    if (err !== 0) throw new TableError("retry", `${this.name}: ${type === LOCK_NONE ? "unlock" : "lock"} dictionary: ${strerror(err)}`);
-  }
-
-  /** Run fn under the lock; LMDB errors become RETRY with the reference's text. */
-  private locked<T>(flags: number, type: number, what: string, fn: () => T): T {
-    this.lock(flags, type);
+  /**
+   * Run fn under the fcntl lock `type` when the request asks for locking
+   * (the lock held only around fn, as the reference); LMDB errors become
+   * RETRY with the reference's text. While another process holds the file
+   * (postmap rebuilding it) the answer is a Promise: the wait does not
+   * block the event loop (../lockQueue.ts).
+   */
+  private locked<T>(flags: number, type: number, what: string, fn: () => T): T | Promise<T> {
+    const run = (): T => {
+      try {
+        return fn();
+      } catch (e) {
+        if (e instanceof TableError || e instanceof LockLost || e instanceof LockFailed) throw e;
+        throw new TableError("retry", `${what} ${this.label}: ${e instanceof LmdbError ? e.message : mdbText(e)}`);
+      }
+    };
     try {
-      return fn();
+      const r = this.db.locked(flags & DictFlag.LOCK ? type : undefined, run);
+      return r instanceof Promise ? r.catch((e) => Promise.reject(this.lockFailure(e))) : r;
     } catch (e) {
-      if (e instanceof TableError) throw e;
-      throw new TableError("retry", `${what} ${this.label}: ${e instanceof LmdbError ? e.message : mdbText(e)}`);
-    } finally {
-      this.lock(flags, LOCK_NONE);
+      throw this.lockFailure(e);
     }
   }
 
-  lookup(key: string, flags: number): string | undefined {
+  /** A lock failure as the reference words it (where it would exit, RETRY here). */
+  private lockFailure(e: unknown): unknown {
+    if (e instanceof LockFailed) return new TableError("retry", `${this.name}: ${e.action} dictionary: ${strerror(e.errnum)}`);
+    if (e instanceof LockTimeout) return new TableError("retry", `${this.name}: lock dictionary: timed out after waiting for another process`);
+    return e;
+  }
+
+  /** A hit with TRY1NULL (key + NUL) or TRY0NULL (bare key) fixes the convention in the call's flags. */
+  lookup(key: string, flags: number): Maybe<Out<string | undefined>> {
     const name = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
     const k = bytes(name + "\0");
-    if (k.length - 1 > MAX_KEY_SIZE || (k.length > MAX_KEY_SIZE && (this.flags & DictFlag.TRY0NULL) === 0)) return undefined;
+    if (k.length - 1 > MAX_KEY_SIZE || (k.length > MAX_KEY_SIZE && (flags & DictFlag.TRY0NULL) === 0)) return undefined;
     return this.locked(flags, LOCK_SHARED, "error reading", () => {
-      if (this.flags & DictFlag.TRY1NULL && k.length <= MAX_KEY_SIZE) {
+      if (flags & DictFlag.TRY1NULL && k.length <= MAX_KEY_SIZE) {
         const v = this.db.get(k);
-        if (v !== undefined) {
-          this.flags &= ~DictFlag.TRY0NULL;
-          return cString(v);
-        }
+        if (v !== undefined) return settledIf(cString(v), flags, flags & ~DictFlag.TRY0NULL);
       }
-      if (this.flags & DictFlag.TRY0NULL && k.length > 1) {
+      if (flags & DictFlag.TRY0NULL && k.length > 1) {
         const v = this.db.get(k.subarray(0, k.length - 1));
-        if (v !== undefined) {
-          this.flags &= ~DictFlag.TRY1NULL;
-          return cString(v);
-        }
+        if (v !== undefined) return settledIf(cString(v), flags, flags & ~DictFlag.TRY1NULL);
       }
       return undefined;
     });
   }
 
-  update(key: string, value: string, flags: number): boolean {
+  update(key: string, value: string, flags: number): Maybe<Out<boolean>> {
     if (!this.db.write) throw new TableError("config", `table ${this.label}: update operation is not supported`);
     const name = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
     // Undecided: append the NUL, as the reference does on this platform.
-    if ((this.flags & TRY_BOTH) === TRY_BOTH) this.flags &= ~DictFlag.TRY0NULL;
-    const nul = this.flags & DictFlag.TRY1NULL ? "\0" : "";
+    const after = (flags & TRY_BOTH) === TRY_BOTH ? flags & ~DictFlag.TRY0NULL : flags;
+    const nul = after & DictFlag.TRY1NULL ? "\0" : "";
     const k = bytes(name + nul);
     if (k.length > MAX_KEY_SIZE || k.length === 0) {
       throw new TableError("config", `error updating ${this.label}: ${mdbText(new LmdbError(MDB_BAD_VALSIZE, ""))}`);
@@ -141,31 +154,25 @@ class LmdbTable implements Table {
         } else {
           throw new TableError("config", `${this.label}: duplicate entry: "${name}"`);
         }
-        return false;
+        return settledIf(false, flags, after);
       }
-      return true;
+      return settledIf(true, flags, after);
     });
   }
 
-  delete(key: string, flags: number): boolean {
+  delete(key: string, flags: number): Maybe<Out<boolean>> {
     if (!this.db.write) throw new TableError("config", `table ${this.label}: delete operation is not supported`);
     const name = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
     const k = bytes(name + "\0");
     if (k.length - 1 > MAX_KEY_SIZE) return false;
     return this.locked(flags, LOCK_EXCLUSIVE, "error deleting from", () => {
-      if (this.flags & DictFlag.TRY1NULL && k.length <= MAX_KEY_SIZE && this.db.del(k)) {
-        this.flags &= ~DictFlag.TRY0NULL;
-        return true;
-      }
-      if (this.flags & DictFlag.TRY0NULL && k.length > 1 && this.db.del(k.subarray(0, k.length - 1))) {
-        this.flags &= ~DictFlag.TRY1NULL;
-        return true;
-      }
+      if (flags & DictFlag.TRY1NULL && k.length <= MAX_KEY_SIZE && this.db.del(k)) return settledIf(true, flags, flags & ~DictFlag.TRY0NULL);
+      if (flags & DictFlag.TRY0NULL && k.length > 1 && this.db.del(k.subarray(0, k.length - 1))) return settledIf(true, flags, flags & ~DictFlag.TRY1NULL);
       return false;
     });
   }
 
-  sequence(fn: 0 | 1, flags: number): [string, string] | undefined {
+  sequence(fn: 0 | 1, flags: number): [string, string] | undefined | Promise<[string, string] | undefined> {
     return this.locked(flags, LOCK_SHARED, "error seeking", () => {
       // As the reference: "next" without a walk in progress starts one (a
       // fresh cursor's MDB_NEXT); "next" after the last returned key was

@@ -36,7 +36,7 @@
  * Reads: the .cf file, option files, TLS files. Logs: the reference's
  * warnings (see mysql/pool.ts, dbCommon/expand.ts, dbCommon/domain.ts and below).
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import type { SslOptions } from "mysql2";
 import { msg } from "../log/msg";
@@ -50,6 +50,7 @@ import { parseHosts, resolveTarget } from "./mysql/hosts";
 import { readClientOptions, type ClientOptions } from "./mysql/optionFile";
 import { acquirePool, Refused, Unavailable, type Pool, type PoolSettings, type ResultSet } from "./mysql/pool";
 import { legacyQuery, TemplateContext } from "./dbCommon/expand";
+import { readCertificateDir } from "./net/certDir";
 
 // The one main.cf setter serves every driver; this older name stays for callers that used it.
 export { setTableMainConfig as setMysqlMainConfig } from "./dbCommon/mainConfig";
@@ -95,24 +96,11 @@ function readTlsFile(name: string, field: string, path: string): Buffer {
 
 /** Every certificate file of a CA directory (hashed links or plain PEM files). */
 function readCaDir(name: string, dir: string): Buffer[] {
-  const out: Buffer[] = [];
-  let entries: string[];
   try {
-    entries = readdirSync(dir);
+    return readCertificateDir(dir);
   } catch (e) {
     throw new TableError("retry", `${TYPE}:${name}: cannot read tls_CApath ${dir}: ${(e as Error).message}`);
   }
-  for (const f of entries.sort()) {
-    const p = `${dir}/${f}`;
-    try {
-      if (!statSync(p).isFile()) continue;
-      const data = readFileSync(p);
-      if (data.includes("-----BEGIN CERTIFICATE-----")) out.push(data);
-    } catch {
-      // unreadable entries are skipped, as OpenSSL's directory lookup would
-    }
-  }
-  return out;
 }
 
 /**
@@ -155,7 +143,7 @@ function defaultUser(): string {
 }
 
 /** mysql_parse_config(): every setting, checked in the reference's order. */
-export function parseMysqlConfig(p: CfgParser, openCtx?: OpenContext): MysqlConfig {
+export function parseMysqlConfig(p: CfgParser, open: OpenContext): MysqlConfig {
   const name = p.name;
   const user = p.str("user", "")!;
   const password = p.str("password", "")!;
@@ -186,7 +174,7 @@ export function parseMysqlConfig(p: CfgParser, openCtx?: OpenContext): MysqlConf
   ctx.parse(query, true);
   ctx.parse(resultFormat, false);
   const domainValue = p.str("domain", "")!;
-  const domain = domainValue ? DomainList.parse(name, domainValue, openCtx) : undefined;
+  const domain = domainValue ? DomainList.parse(name, domainValue, open) : undefined;
   const hostsValue = p.str("hosts", "")!;
   const hosts = parseHosts(hostsValue);
   if (msg.verbose && hostsValue.trim() === "") msg.info(`mysql_parse_config: ${name}: no hostnames specified, defaulting to 'localhost'`);
@@ -309,10 +297,11 @@ class MysqlTable implements Table {
 
   close(): void {
     this.pool.release();
+    this.cfg.domain?.close();
   }
 }
 
-async function open(args: OpenArgs, ctx?: OpenContext): Promise<Table> {
+async function open(args: OpenArgs, ctx: OpenContext): Promise<Table> {
   if (args.write) throw new TableError("retry", `${TYPE}:${args.name} map requires O_RDONLY access mode`);
   const parser = await CfgParser.open(args.name);
   const cfg = parseMysqlConfig(parser, ctx);

@@ -13,6 +13,14 @@
  *   letter skips the rule;
  * - no second pattern; "$n" takes group n's text (nothing when empty).
  *
+ * On the main thread (regexRules.ts: where a walk runs) a pattern runs only
+ * against keys of at most INLINE_MAX_KEY bytes, and with a lower match limit
+ * than the library's 10,000,000 (inlineMatchLimit()); a match that reaches
+ * it (catastrophic backtracking, or a rare heavy but honest match) is run
+ * again, with the rest of the walk, on a worker thread with the default
+ * limits, so the answer and any "match limit exceeded" warning are the
+ * reference's.
+ *
  * When libpcre2-8 cannot be loaded the table fails to open with CONFIG and
  * a log line naming the package to install; it never matches differently.
  *
@@ -32,6 +40,7 @@ import {
   PCRE2_CASELESS,
   PCRE2_DOLLAR_ENDONLY,
   PCRE2_DOTALL,
+  PCRE2_ERROR_MATCHLIMIT,
   PCRE2_EXTENDED,
   PCRE2_LIBRARY,
   PCRE2_MULTILINE,
@@ -42,7 +51,7 @@ import {
   preloadPcre2,
 } from "../sys/pcre2";
 import { readPatternSource } from "./pattern/source";
-import { RegexTable, parseRegexRules, type RegexEngine, type Where } from "./pattern/regexRules";
+import { GIVE_UP, INLINE_MAX_KEY, RegexTable, parseRegexRules, type RegexEngine, type Where } from "./pattern/regexRules";
 
 const TYPE = "pcre";
 
@@ -50,9 +59,31 @@ registerPreJailInit("pcre", (ctx) => {
   if (ctx.mayUse(TYPE)) preloadPcre2();
 });
 
+/**
+ * The match limit on the main thread. PCRE2 counts its internal match()
+ * calls (about 20-50 ns each) afresh at each start position, so a match may
+ * make up to (key length) x (limit) of them: the limit is INLINE_MATCH_STEPS
+ * divided by the key's length, at most INLINE_MATCH_LIMIT, which bounds one
+ * pattern on the main thread to about 200,000 calls (4-10 ms) whatever it
+ * is. In practice a match stays far below: an address pattern such as
+ * ^(.*)@(.*)\.example\.com$ needs a few hundred calls on a 40-byte key; a
+ * catastrophic one reaches the limit at its first start position, in
+ * 0.1-0.3 ms, where the default limit takes 0.2 s.
+ */
+export const INLINE_MATCH_LIMIT = 10_000;
+export const INLINE_MATCH_STEPS = 200_000;
+
+/** The main thread's match limit for a key of this length (rounded: one match context each). */
+export function inlineMatchLimit(keyLength: number): number {
+  const limit = Math.floor(INLINE_MATCH_STEPS / Math.max(1, keyLength) / 100) * 100;
+  return Math.min(INLINE_MATCH_LIMIT, Math.max(100, limit));
+}
+
 interface Compiled {
   re: Pcre2Regex;
   ovector: number[];
+  text: string;
+  options: number;
 }
 
 const FLAG_BITS: Record<string, number> = {
@@ -88,12 +119,15 @@ export const pcreEngine: RegexEngine<Compiled> = {
       msg.warn(`${where.text}: error in regex at offset ${re.offset}: ${pcre2ErrorText(re.error)}`);
       return undefined;
     }
-    return { re, ovector: [] };
+    return { re, ovector: [], text: p.text, options: p.options };
   },
+  spec: (c) => ({ text: c.text, options: c.options }),
+  inline: (_c, keyLength) => keyLength <= INLINE_MAX_KEY,
   groups: (c) => c.re.captureCount,
   test(c, match, key, nsub, where) {
-    const r = c.re.exec(key, nsub > 0);
+    const r = c.re.exec(key, nsub > 0, inlineMatchLimit(key.length));
     if ("error" in r) {
+      if (r.error === PCRE2_ERROR_MATCHLIMIT) return GIVE_UP;
       msg.warn(`${where.text}: ${pcre2ErrorText(r.error)}`);
       return false;
     }

@@ -145,6 +145,7 @@ class PgsqlTable implements Table {
 
   close(): void {
     this.pool.release();
+    this.cfg.domain?.close();
   }
 }
 
@@ -162,7 +163,7 @@ export function pgsqlTableFor(cfg: PgsqlConfig, flags: number): Table {
   return new PgsqlTable(cfg, pool, flags);
 }
 
-async function open(args: OpenArgs, ctx?: OpenContext): Promise<Table> {
+async function open(args: OpenArgs, ctx: OpenContext): Promise<Table> {
   if (args.write) throw new TableError("retry", `${TYPE}:${args.name} map requires O_RDONLY access mode`);
   const parser = await CfgParser.open(args.name);
   return pgsqlTableFor(parsePgsqlConfig(parser, tableGeneration(), ctx), args.flags);

@@ -5,27 +5,26 @@
  * first member that finds nothing ends the lookup with "not found"; one
  * that fails ends it with that member's status (RETRY or CONFIG).
  *
- * Opening, member sharing, flags and errors are those of unionmap (see
- * unionmap.ts, which holds the shared member code).
+ * Opening, member sharing, flags and errors: composite/members.ts.
  *
  * Reads nothing itself. Logs: the open errors; with -v, each member opened.
  */
 import { Status } from "../protocol/constants";
-import type { OpenArgs, Table, TableType } from "./table";
-import { memberFailure, memberGet, openMembers, releaseMembers, type Member } from "./unionmap";
+import type { OpenArgs, OpenContext, OpenedTable, Table, TableType } from "./table";
+import { memberFailure, openMembers, releaseMembers } from "./composite/members";
 
 const TYPE = "pipemap";
 
 class PipeTable implements Table {
   constructor(
-    public flags: number,
-    private readonly members: readonly Member[],
+    readonly flags: number,
+    private readonly members: readonly OpenedTable[],
   ) {}
 
   async lookup(key: string): Promise<string | undefined> {
     let query = key;
     for (const m of this.members) {
-      const r = await memberGet(m, query);
+      const r = await m.lookup(query);
       if (r.status === Status.NOKEY) return undefined;
       if (r.status !== Status.OK) throw memberFailure(r.status);
       query = r.value;
@@ -38,8 +37,8 @@ class PipeTable implements Table {
   }
 }
 
-async function open(args: OpenArgs): Promise<Table> {
-  const { members, flags } = await openMembers(TYPE, args);
+async function open(args: OpenArgs, ctx: OpenContext): Promise<Table> {
+  const { members, flags } = await openMembers(TYPE, args, ctx);
   return new PipeTable(flags, members);
 }
 

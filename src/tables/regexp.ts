@@ -15,6 +15,11 @@
  * - a pattern without "$n" in its result is compiled with REG_NOSUB;
  * - a backslash at the very end of the line ends the pattern.
  *
+ * On the main thread (regexRules.ts: where a walk runs) a pattern runs only
+ * when it has no back-reference ("\1".."\9": glibc matches those by
+ * backtracking, exponential in the key) and the key has at most
+ * INLINE_MAX_KEY bytes; otherwise the walk goes on in a worker thread.
+ *
  * Flags: open flags plus PATTERN. Read service only. No sequence, update or
  * delete (the dict layer answers those). Differences from the reference: a
  * file changed on disk is noticed (changed()), the reference keeps its
@@ -29,7 +34,7 @@ import { TableError, type OpenArgs, type Table, type TableType } from "./table";
 import { registerPreJailInit } from "../server/preJail";
 import { PosixRegex, REG_EXTENDED, REG_ICASE, REG_NEWLINE, REG_NOSUB, cSubject, preloadRegex, withCLocale } from "../sys/regex";
 import { readPatternSource } from "./pattern/source";
-import { RegexTable, parseRegexRules, type RegexEngine, type Where } from "./pattern/regexRules";
+import { INLINE_MAX_KEY, RegexTable, parseRegexRules, type RegexEngine, type Where } from "./pattern/regexRules";
 
 const TYPE = "regexp";
 
@@ -41,6 +46,27 @@ registerPreJailInit("regexp", (ctx) => {
 interface Compiled {
   re: PosixRegex;
   groups: Array<[number, number]>;
+  /** What was compiled: the text and the options with REG_NOSUB if added. */
+  text: string;
+  options: number;
+  /** Has a back-reference: never run on the main thread. */
+  backref: boolean;
+}
+
+/**
+ * Does a pattern contain a back-reference (a backslash and a digit 1-9, in
+ * basic and extended syntax alike)? Inside a bracket expression the same
+ * two characters are no back-reference; counting them as one only sends
+ * that pattern to the worker.
+ */
+export function hasBackReference(text: string): boolean {
+  for (let i = 0; i < text.length - 1; i++) {
+    if (text.charCodeAt(i) !== 0x5c) continue;
+    const d = text.charCodeAt(i + 1);
+    if (d >= 0x31 && d <= 0x39) return true;
+    i++; // an escaped character, possibly a backslash
+  }
+  return false;
 }
 
 /** The C bytes of the key being looked up: made once per lookup, not once per rule. */
@@ -76,13 +102,16 @@ export const regexpEngine: RegexEngine<Compiled> = {
     }
   },
   compile(p, nosub, where) {
-    const re = PosixRegex.compile(p.text, p.options | (nosub ? REG_NOSUB : 0));
+    const options = p.options | (nosub ? REG_NOSUB : 0);
+    const re = PosixRegex.compile(p.text, options);
     if ("error" in re) {
       msg.warn(`${where.text}: ${re.error}`);
       return undefined;
     }
-    return { re, groups: [] };
+    return { re, groups: [], text: p.text, options, backref: hasBackReference(p.text) };
   },
+  spec: (c) => ({ text: c.text, options: c.options }),
+  inline: (c, keyLength) => !c.backref && keyLength <= INLINE_MAX_KEY,
   groups: (c) => c.re.nsub,
   test(c, match, key, nsub, where) {
     const r = c.re.exec(keyBytes(key), nsub);

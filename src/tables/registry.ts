@@ -24,6 +24,7 @@ import { lmdb } from "./lmdb";
 import { sqlite } from "./sqlite";
 import { mysqlTable } from "./mysql";
 import { pgsql } from "./pgsql";
+import { ldapTable } from "./ldap";
 import { cidr } from "./cidr";
 import { regexp } from "./regexp";
 import { pcre } from "./pcre";
@@ -34,8 +35,9 @@ import { randmap } from "./randmap";
 import { internal } from "./internal";
 import { socketmap } from "./socketmap";
 import { tcp } from "./tcp";
+import { debug } from "./debug";
 
-export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree, cdb, lmdb, sqlite, mysqlTable, pgsql, cidr, regexp, pcre, unionmap, pipemap, environ, randmap, internal, socketmap, tcp];
+export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree, cdb, lmdb, sqlite, mysqlTable, pgsql, ldapTable, cidr, regexp, pcre, unionmap, pipemap, environ, randmap, internal, socketmap, tcp, debug];
 
 const BY_NAME = new Map<string, TableType>(TABLE_TYPES.map((t) => [t.type, t]));
 

@@ -14,6 +14,8 @@
  * TableError carrying RETRY or CONFIG, like Postfix's dict->error.
  */
 
+import type { Gen } from "../protocol/scan";
+
 export type Maybe<T> = T | Promise<T>;
 
 /** Postfix's DICT_ERR_RETRY / DICT_ERR_CONFIG, as proxymap status codes. */
@@ -28,23 +30,47 @@ export class TableError extends Error {
   }
 }
 
+/**
+ * A driver result that also reports the call's flags word after the
+ * operation, for the drivers that change it as Postfix drivers change
+ * dict->flags (hash, btree, cdb, lmdb settle TRY0NULL/TRY1NULL on their
+ * first hit). Every other driver returns the bare value.
+ */
+export class Settled<T> {
+  constructor(
+    readonly result: T,
+    readonly flags: number,
+  ) {}
+}
+
+/** What an operation returns: the value, or the value with the call's new flags. */
+export type Out<T> = T | Settled<T>;
+
+/** result, reported with the call's new flags when the driver changed them. */
+export function settledIf<T>(result: T, before: number, after: number): Out<T> {
+  return after === before ? result : new Settled(result, after);
+}
+
 /** The operations a driver may have. Absent ones are answered by the service. */
 export interface Table {
   /**
-   * dict->flags as Postfix keeps them: the open flags plus the implementation
-   * bits (FIXED, PATTERN, MULTI_WRITER) the driver sets. The service overwrites
-   * the request bits (DICT_FLAG_RQST_MASK) before each call, as the reference
-   * does, and replies this value to `open`.
+   * dict->flags right after the open: the open flags plus the
+   * implementation bits (FIXED, PATTERN, MULTI_WRITER, TRY*NULL) the driver
+   * sets. The dict layer copies it once; it is what `open` replies.
    */
-  flags: number;
-  /** undefined = not found (NOKEY). `flags` = current dict flags for this call. */
-  lookup(key: string, flags: number): Maybe<string | undefined>;
+  readonly flags: number;
+  /**
+   * undefined = not found (NOKEY). `flags` = the dict flags of this call
+   * (the instance's word with the request's bits); a driver never keeps
+   * them: overlapping calls may carry different flags.
+   */
+  lookup(key: string, flags: number): Maybe<Out<string | undefined>>;
   /** true = stored; false = not stored without error (duplicate, NOKEY). */
-  update?(key: string, value: string, flags: number): Maybe<boolean>;
+  update?(key: string, value: string, flags: number): Maybe<Out<boolean>>;
   /** true = deleted; false = not found. */
-  delete?(key: string, flags: number): Maybe<boolean>;
+  delete?(key: string, flags: number): Maybe<Out<boolean>>;
   /** fn 0 = first, 1 = next; undefined = end of table (NOKEY). */
-  sequence?(fn: 0 | 1, flags: number): Maybe<[string, string] | undefined>;
+  sequence?(fn: 0 | 1, flags: number): Maybe<Out<[string, string] | undefined>>;
   /** File tables: true when the file on disk is no longer the one loaded. */
   changed?(): boolean;
   /**
@@ -61,22 +87,10 @@ export interface Table {
    */
   openLock?(): void;
   /**
-   * True for tables built on Postfix's "internal" in-memory type (texthash,
-   * inline): there the UTF-8 layer sits inside the DEBUG logging, so debug
-   * lines show the key as received, also for keys the UTF-8 layer refuses.
-   */
-  readonly utf8Inside?: boolean;
-  /**
    * The name Postfix's own dict has when it differs from the table's name
-   * (hash/btree: NAME.db): what DEBUG and UTF-8 log lines show.
+   * (hash/btree: NAME.db, cdb: NAME.cdb): what DEBUG and UTF-8 log lines show.
    */
   readonly dictName?: string;
-  /**
-   * false for types the reference opens without its DEBUG wrapper
-   * (internal: dict_ht_open() has no DICT_DEBUG): DEBUG logs nothing for
-   * them. Default: logged.
-   */
-  readonly debugWrapper?: boolean;
   close?(): Maybe<void>;
 }
 
@@ -90,6 +104,12 @@ export interface OpenArgs {
   write: boolean;
   /** The dict flags sent with the first request that opened this table. */
   flags: number;
+  /**
+   * Whose rules: "classic" (Postfix up to 3.10) or "instance" (3.11 and
+   * later), from the request's shape. Most drivers do not care; those whose
+   * open changed between the generations (texthash, inline) do.
+   */
+  gen?: Gen;
 }
 
 /**
@@ -127,6 +147,8 @@ export interface OpenedTable {
   update(key: string, value: string, flags?: number): Maybe<OpResult>;
   delete(key: string, flags?: number): Maybe<OpResult>;
   sequence(fn: 0 | 1, flags?: number): Maybe<SeqOpResult>;
+  /** The opener is done with it (a composite or memcache table closing). */
+  release(): void;
 }
 
 /**
@@ -139,14 +161,35 @@ export interface OpenContext {
    * Open (or share) another table, as dict_open() does inside the
    * reference's proxymap: "proxy:" prefixes are dropped (the proxymap
    * server opens such a table itself), no approval check. `write` defaults
-   * to false (O_RDONLY).
+   * to false (O_RDONLY). By default the table is registered under its name
+   * as the reference's composites and match lists register theirs (up to
+   * 3.10 the first opener's flags stick to the name; from 3.11 one instance
+   * per name and flags, shared with clients naming the same); `private`
+   * opens an instance of the caller's own (dict_open() without
+   * registration, as memcache opens its backup).
    */
-  openTable(typeName: string, flags: number, opts?: { write?: boolean }): Maybe<OpenedTable>;
+  openTable(typeName: string, flags: number, opts?: { write?: boolean; private?: boolean }): Maybe<OpenedTable>;
 }
 
 /** One entry of the static registry (src/tables/registry.ts). */
 export interface TableType {
   type: string;
+  /**
+   * The type exists from this Postfix generation on (debug: 3.11): a
+   * request of an older shape naming it gets the unknown-type surrogate.
+   */
+  readonly since?: "3.11";
+  /**
+   * The type is built on Postfix's "internal" in-memory table (texthash,
+   * inline): there the UTF-8 layer sits inside the DEBUG logging, so debug
+   * lines show the key as received, also for keys the UTF-8 layer refuses.
+   */
+  readonly utf8Inside?: boolean;
+  /**
+   * false for types the reference opens without its DEBUG wrapper
+   * (internal: dict_ht_open() has no DICT_DEBUG). Default: logged.
+   */
+  readonly debugLogged?: boolean;
   /** Throw TableError("config"|"retry", text) when the table cannot be opened. */
   open(args: OpenArgs, ctx: OpenContext): Maybe<Table>;
 }

@@ -22,6 +22,7 @@
  * "key: value" format, duplicate entry, unreadable -F file).
  */
 import { DictFlag } from "../protocol/constants";
+import type { Gen } from "../protocol/scan";
 import { msg } from "../log/msg";
 import { TableError, type OpenArgs, type Table, type TableType } from "./table";
 import { InternalTable, utf8LayerFor } from "./ht";
@@ -37,12 +38,13 @@ const NON_ASCII = /[^\x00-\x7f]/;
 const QUOTE_OR_ESCAPE = /["\\]/;
 const SPACE = /[\t\n\v\f\r ]/;
 /** One pass over the file: the loaded table and the file's mtime (seconds). */
-function loadOnce(path: string, flags: number): { table: InternalTable; mtime: number } {
+function loadOnce(path: string, flags: number, gen: Gen): { table: InternalTable; mtime: number } {
   const { data, mtime } = readSourceFile(path, "open database");
-  const table = new InternalTable(TYPE, path, flags);
-  // dict_thash checks lines when the UTF-8 layer is there (or the client
-  // claimed it is, by sending UTF8_ACTIVE).
-  const checkUtf8 = utf8LayerFor(flags) || (flags & DictFlag.UTF8_ACTIVE) !== 0;
+  const table = new InternalTable(TYPE, path, flags, gen);
+  // dict_thash checks lines when the UTF-8 layer is there (up to 3.10,
+  // where it loads through it) or the client claimed it is, by sending
+  // UTF8_ACTIVE (from 3.11 only then: the layer comes after the loading).
+  const checkUtf8 = (gen === "classic" && utf8LayerFor(flags)) || (flags & DictFlag.UTF8_ACTIVE) !== 0;
 
   // A start-up loads its tables before the first reply, while the engine
   // still interprets rather than compiles: the common case (an ASCII file,
@@ -123,9 +125,9 @@ function open(args: OpenArgs): Table | Promise<Table> {
   const path = args.name;
   if (args.write) throw new TableError("retry", `${TYPE}:${path} map requires O_RDONLY access mode`);
   return readCooled(() => {
-    const { table, mtime } = loadOnce(path, args.flags);
+    const { table, mtime } = loadOnce(path, args.flags, args.gen ?? "classic");
     return { value: table as Table, mtime };
   }, `pausing to let file ${path} cool down`);
 }
 
-export const texthash: TableType = { type: TYPE, open };
+export const texthash: TableType = { type: TYPE, open, utf8Inside: true };

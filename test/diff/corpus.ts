@@ -13,8 +13,8 @@
  *
  * Cases on which the reference process dies (PROTOCOL.md section 7) carry a
  * `kill` reason: the runner sends them last and does not compare them.
- * 3.11-shape rounds (with instance_flags) carry `translated`: the 3.7 request
- * the C 3.7 reference gets instead, because it only speaks 3.6-3.10 shapes.
+ * 3.11-shape rounds (with instance_flags) go to both sides as they are: a
+ * 3.7 installation answers them BAD, and so must ours there.
  *
  * Pure: no I/O except in writeTableFiles(). Request bytes are built here
  * by hand, independent of src/.
@@ -254,8 +254,6 @@ export type ReqType = "open" | "lookup" | "update" | "delete" | "sequence";
 export interface Round {
   /** Bytes sent. */
   bytes: Buffer;
-  /** For a 3.11-shape round: what the 3.7 reference gets instead. */
-  translated?: Buffer;
   /** Request type as built (before any mutation), for reading the reply. */
   type: ReqType | "raw";
   /** A list cut short: no reply is expected until more bytes come; always the last round. */
@@ -281,38 +279,9 @@ export function framing(b: Uint8Array): "one" | "several" | "partial" {
   }
 }
 
-const SHAPE_311: Record<string, string> = {
-  open: "request,table,instance_flags",
-  lookup: "request,table,instance_flags,flags,key",
-  update: "request,table,instance_flags,flags,key,value",
-  delete: "request,table,instance_flags,flags,key",
-  sequence: "request,table,instance_flags,flags,function",
-};
-
-/**
- * The 3.7 form of a well-formed 3.11 request (instance_flags dropped; for
- * open it becomes flags), or undefined when the bytes are not one. A
- * mutation can turn a 3.7 request into a valid 3.11 one (an inserted
- * instance_flags), so every round is checked, not only the 3.11-built ones.
- */
-export function translate311(b: Uint8Array): Buffer | undefined {
-  const p = parseList(b);
-  if (!p || p.used !== b.length) return undefined;
-  const names = p.attrs.map((a) => a[0]).join(",");
-  const type = p.attrs[0]?.[1] ?? "";
-  if (p.attrs[0]?.[0] !== "request" || SHAPE_311[type] !== names) return undefined;
-  const out = p.attrs.filter((a) => type === "open" || a[0] !== "instance_flags").map((a): Attr => (a[0] === "instance_flags" ? ["flags", a[1]] : a));
-  return encodeAttrs(out);
-}
-
-/** True when some round names instance_flags: ours may answer it in the 3.11 reply shape. */
-export function mentions311(c: Case): boolean {
-  return c.rounds.some((r) => r.bytes.includes("\0instance_flags\0") || r.bytes.subarray(0, 15).toString("latin1") === "instance_flags\0");
-}
-
 /** True when every round frames as exactly one list (the compared cases). */
 export function singleLists(c: Case): boolean {
-  return c.rounds.every((r) => !r.truncated && framing(r.bytes) === "one" && (!r.translated || framing(r.translated) === "one"));
+  return c.rounds.every((r) => !r.truncated && framing(r.bytes) === "one");
 }
 
 export interface Case {
@@ -496,7 +465,7 @@ export function generateCorpus(t: TableSet, opts: CorpusOptions): Case[] {
   const add = (service: Service, label: string, rounds: Round[], kill?: string) =>
     cases.push({ id: cases.length, service, label, rounds, kill });
   const r37 = (r: Req): Round => ({ bytes: encodeAttrs(reqAttrs(r, "3.7")), type: r.type });
-  const r311 = (r: Req): Round => ({ bytes: encodeAttrs(reqAttrs(r, "3.11")), translated: encodeAttrs(reqAttrs({ ...r, inst: r.type === "open" ? r.inst : undefined }, "3.7")), type: r.type });
+  const r311 = (r: Req): Round => ({ bytes: encodeAttrs(reqAttrs(r, "3.11")), type: r.type });
   const kill = (service: Service, rs: Req[]) => rs.map((r) => killReason(service, r, t)).find((x) => x);
 
   // 1. Systematic: every approved table, every request type, a real client's flags.
@@ -530,7 +499,7 @@ export function generateCorpus(t: TableSet, opts: CorpusOptions): Case[] {
     add("proxymap", `flags ${JSON.stringify(flags)}`, [r37(r)], killReason("proxymap", r, t));
   }
   for (const func of ["2", "-1", "", "x", "01", " 1", "4294967296", "1 "]) add("proxymap", `function ${JSON.stringify(func)}`, [r37({ type: "sequence", table: "inline:{a=1,b=2}", flags: "0", func })]);
-  // 3.11 shapes of every request type (compared through the 3.7 translation).
+  // 3.11 shapes of every request type: a 3.7 installation reads them as malformed.
   for (const table of ["static:foo", "inline:{a=1,b=2}", t.approvedRead[0], "unix:passwd.byname", "fail:oops", "static:bar"]) {
     add("proxymap", `3.11 shapes ${table}`, [
       r311({ type: "open", table, flags: "0", inst: "0" }),
@@ -579,7 +548,7 @@ export function generateCorpus(t: TableSet, opts: CorpusOptions): Case[] {
       const attrs = reqAttrs(r, shape);
       if (pk.chance(0.3) && !killed) {
         const m = applyMutation(attrs, pk);
-        rounds.push({ bytes: m.bytes, type: r.type, ...(shape === "3.11" ? { translated: m.bytes } : {}) });
+        rounds.push({ bytes: m.bytes, type: r.type });
         notes.push(`${r.type}/${shape}/${m.name}`);
       } else {
         rounds.push(shape === "3.11" ? r311(r) : r37(r));
@@ -595,7 +564,6 @@ export function generateCorpus(t: TableSet, opts: CorpusOptions): Case[] {
     }
     add(service, `random ${notes.join(" ")}`, rounds, killed);
   }
-  for (const c of cases) for (const r of c.rounds) if (!r.translated && !r.truncated) r.translated = translate311(r.bytes);
   // Each death costs a restart of the reference (master throttles the service): keep the
   // explicit ones and one more of each kind.
   const seen = new Map<string, number>();

@@ -40,7 +40,7 @@ import { SocketmapServer } from "../helpers/socketmap-server";
 import { TcpTableServer } from "../helpers/tcp-server";
 import { bytes, encodeAttrs } from "../helpers/wire";
 import {
-  F, INST_MASK, Pick as Picker, applyMutation, cFlagsValue, pickFlags, reqAttrs, rng, translate311, typeOf,
+  F, INST_MASK, Pick as Picker, applyMutation, cFlagsValue, pickFlags, reqAttrs, rng, typeOf,
   type Case, type Req, type ReqType, type Round, type Service,
 } from "./corpus";
 
@@ -587,7 +587,6 @@ export function generatePatternCorpus(t: PatternTables, opts: PatternCorpusOptio
     add(service, `random ${notes.join(" ")}`, rounds, killed);
   }
   // A mutation can build a valid 3.11 request: the 3.7 reference gets its 3.7 form.
-  for (const c of cases) for (const r of c.rounds) if (!r.translated && !r.truncated) r.translated = translate311(r.bytes);
   // Each death costs a restart of the reference: one per kind of death.
   const seen = new Set<string>();
   const kept = cases.filter((c) => {

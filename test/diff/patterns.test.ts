@@ -32,18 +32,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PostfixInstance } from "../helpers/postfix-instance";
 import { requireFile, requireOurBinary, requirePostfix } from "../helpers/require";
-import { encodeAttrs, parseList, show } from "../helpers/wire";
-import { F, singleLists, typeOf, type Case } from "./corpus";
+import { parseList, show } from "../helpers/wire";
+import { singleLists, type Case } from "./corpus";
 import { generatePatternCorpus, makePatternTables, startPatternServers, writePatternFiles, type PatternServers, type PatternTables } from "./patterns-corpus";
-import { describeSide, runAll, runCase, splitLists, stripProbes, type CaseResult, warningTemplate, answeredEveryRound } from "./runner";
+import {
+  answeredEveryRound, caseReport, enc, isUtf8, normalStream, requireAnswering, roundType, runAll, serviceLines, splitLists, stripProbes, unorder, warningTemplate, withoutHistory,
+  type CaseResult, type List,
+} from "./runner";
 
 const AGAINST = process.env.PAT_AGAINST === "c" ? "c" : "ours";
 const SEED = Number(process.env.PAT_SEED ?? 20261126);
 const COUNT = Number(process.env.PAT_COUNT ?? 700);
 const ROUND_MS = Number(process.env.PAT_ROUND_MS ?? 30);
 const QUIET_MS = Number(process.env.PAT_QUIET_MS ?? 150);
-/** DICT_FLAG_RQST_MASK: the bits of a reply's flags that are the last request's (history). */
-const RQST_MASK = F.FOLD_FIX | F.FOLD_MUL | F.LOCK | F.DUP_REPLACE | F.DUP_WARN | F.DUP_IGNORE | F.SYNC_UPDATE | F.NO_REGSUB | F.NO_PROXY | F.NO_UNAUTH | F.UTF8_REQUEST;
 
 let tables: PatternTables;
 let servers: PatternServers | undefined;
@@ -55,37 +56,7 @@ let sutRes = new Map<number, CaseResult>();
 let refLog = "";
 let sutLog = "";
 
-type List = [string, string][];
-const enc = (l: List) => encodeAttrs(l).toString("latin1");
-
-/** Sequence hits: key and value become "*", the pair is kept apart (compared as a set). */
-function unorder(l: List, pairs: string[]): List {
-  const names = l.map((a) => a[0]).join();
-  if (names === "status,key,value" && l[0][1] === "0") {
-    pairs.push(`${l[1][1]}\0${l[2][1]}`);
-    return [l[0], ["key", "*"], ["value", "*"]];
-  }
-  return l;
-}
-
-function withoutHistory(l: List): List {
-  return l.map(([n, v]) => (n === "flags" ? [n, String((Number(v) & ~RQST_MASK) >>> 0)] : [n, v]));
-}
-
-function normal(r: CaseResult): { lists: List[]; tail: string; pairs: string[] } {
-  const { lists, tail } = splitLists(r.stream);
-  const pairs: string[] = [];
-  return { lists: lists.map((l) => withoutHistory(unorder(l, pairs))), tail, pairs };
-}
-
-function isUtf8(b: Buffer): boolean {
-  try {
-    new TextDecoder("utf-8", { fatal: true }).decode(b);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const normal = (r: CaseResult) => normalStream(r, true);
 
 /** As differential.test.ts: why a first differing reply may depend on earlier cases, else undefined. */
 function historyDependent(c: Case, i: number, a: List | undefined, b: List | undefined): string | undefined {
@@ -98,29 +69,10 @@ function historyDependent(c: Case, i: number, a: List | undefined, b: List | und
   return undefined;
 }
 
-/** The table type a round asks about ("?" when it names none). */
-function roundType(b: Buffer): string {
-  const p = parseList(b);
-  const t = p?.attrs.find((a) => a[0] === "table")?.[1];
-  return t === undefined ? "?" : typeOf(t) || "?";
-}
+const serviceLinesOf = (log: string) => serviceLines(log, (l) => l.replaceAll(tables.dir, "TABLES").replace(/127\.0\.0\.1:\d+/g, "127.0.0.1:PORT"));
 
-function serviceLines(log: string): string[] {
-  const out: string[] = [];
-  for (const line of log.split("\n")) {
-    const m = /^\S+\s+\d+\s+[\d:]+\s+\S+\s+postfix\/(proxymap|proxywrite)\[\d+\]: (.*)$/.exec(line);
-    if (m) out.push(`${m[1]}: ${m[2].replaceAll(tables.dir, "TABLES").replace(/127\.0\.0\.1:\d+/g, "127.0.0.1:PORT").slice(0, 300)}`);
-  }
-  return out;
-}
-
-function report(c: Case, a: CaseResult | undefined, b: CaseResult | undefined): string {
-  return [
-    `case ${c.id} [${c.service}] ${c.label}${c.kill ? ` (reference dies: ${c.kill})` : ""}`,
-    describeSide("C  ", c, a, true),
-    describeSide(AGAINST === "c" ? "C2 " : "our", c, b, AGAINST === "c"),
-  ].join("\n");
-}
+const report = (c: Case, a: CaseResult | undefined, b: CaseResult | undefined) =>
+  caseReport(c, a, b, { a: "C  ", b: AGAINST === "c" ? "C2 " : "our" });
 
 describe(`pattern tables differential: C proxymap vs ${AGAINST === "c" ? "C proxymap (self-check)" : "dist/proxymap"}`, () => {
   beforeAll(async () => {
@@ -141,25 +93,22 @@ describe(`pattern tables differential: C proxymap vs ${AGAINST === "c" ? "C prox
     ]);
     // A service that cannot start (say, a proxy_read_maps that kills it) would make every case
     // wait for its greeting: fail at once instead.
-    for (const inst of [ref, sut]) {
-      const probe = await runCase(inst.socket("proxymap"), { id: -1, service: "proxymap", label: "probe", rounds: [] }, { roundMs: ROUND_MS, quietMs: QUIET_MS, connectMs: 10_000, translated: false });
-      if (!probe.greeting) throw new Error(`${inst.base}: the proxymap service does not answer (${probe.error}):\n${inst.log().slice(-2000)}`);
-    }
+    for (const inst of [ref, sut]) await requireAnswering(inst.socket("proxymap"), () => inst.log());
     cases = generatePatternCorpus(tables, { seed: SEED, count: COUNT });
     const compared = cases.filter((c) => !c.kill && singleLists(c));
     const framed = cases.filter((c) => !c.kill && !singleLists(c));
     const deaths = cases.filter((c) => c.kill);
-    const run = (inst: PostfixInstance, list: Case[], translated: boolean, quietMs: number) =>
-      runAll(list, { roundMs: ROUND_MS, quietMs, connectMs: 15_000, translated }, (c) => inst.socket(c.service));
+    const run = (inst: PostfixInstance, list: Case[], quietMs: number) =>
+      runAll(list, { roundMs: ROUND_MS, quietMs, connectMs: 15_000 }, (c) => inst.socket(c.service));
     const t0 = Date.now();
-    const [a, b] = await Promise.all([run(ref, compared, true, QUIET_MS), run(sut, compared, AGAINST === "c", QUIET_MS)]);
+    const [a, b] = await Promise.all([run(ref, compared, QUIET_MS), run(sut, compared, QUIET_MS)]);
     await Bun.sleep(400); // postlogd writes asynchronously
     refLog = ref.log();
     sutLog = sut.log();
     const t1 = Date.now();
-    const [fa, fb] = await Promise.all([run(ref, framed, true, 80), run(sut, framed, AGAINST === "c", 80)]);
+    const [fa, fb] = await Promise.all([run(ref, framed, 80), run(sut, framed, 80)]);
     const t2 = Date.now();
-    const [ka, kb] = await Promise.all([run(ref, deaths, true, 3000), run(sut, deaths, AGAINST === "c", 3000)]);
+    const [ka, kb] = await Promise.all([run(ref, deaths, 3000), run(sut, deaths, 3000)]);
     refRes = new Map([...a, ...fa, ...ka]);
     sutRes = new Map([...b, ...fb, ...kb]);
     const rounds = compared.reduce((s, c) => s + c.rounds.length, 0);
@@ -290,13 +239,13 @@ describe(`pattern tables differential: C proxymap vs ${AGAINST === "c" ? "C prox
   test("every kind of warning the reference logs, ours logs with the same wording", () => {
     const template = warningTemplate;
     const whole = (l: string) => l.length < 300;
-    const refLines = serviceLines(refLog);
-    const ourLines = serviceLines(sutLog);
+    const refLines = serviceLinesOf(refLog);
+    const ourLines = serviceLinesOf(sutLog);
     const refKinds = new Set(refLines.filter(whole).map(template));
     const ourKinds = new Set(ourLines.map(template));
-    // Deliberate or history-dependent (as in differential.test.ts): ours reads instance_flags as the
-    // 3.11 shape; the UTF-8 check of a shared instance is set by whichever case opened it first.
-    const excused = (k: string) => k.includes("attribute instance_flags") || k.includes("non-UTF-N key");
+    // History-dependent (as in differential.test.ts): the UTF-8 check of a shared instance is set by
+    // whichever case opened it first.
+    const excused = (k: string) => k.includes("non-UTF-N key");
     const missing = [...refKinds].filter((k) => !ourKinds.has(k) && !excused(k));
     // Exact lines (timestamps and pids gone) for reading: the ones only one side logged.
     const count = new Map<string, number>();
@@ -315,7 +264,7 @@ describe(`pattern tables differential: C proxymap vs ${AGAINST === "c" ? "C prox
    * one arrives. Ours must not lose any either.
    */
   test("a burst of warnings (30 bad lines in one table) reaches the log whole", () => {
-    const count = (log: string) => serviceLines(log).filter((l) => l.includes("burst.regexp, line")).length;
+    const count = (log: string) => serviceLinesOf(log).filter((l) => l.includes("burst.regexp, line")).length;
     console.log(`burst.regexp warnings: reference ${count(refLog)}, ours ${count(sutLog)}`);
     expect(count(refLog)).toBeGreaterThanOrEqual(30);
     expect(count(sutLog)).toBe(count(refLog));
@@ -327,20 +276,19 @@ describe(`pattern tables differential: C proxymap vs ${AGAINST === "c" ? "C prox
    * only the reference has are printed, not failed: ours' postlog client
    * drops lines that cannot be sent without blocking (a table with many bad
    * lines is a burst larger than the kernel's datagram queue), see the report.
-   * Excused: instance_flags (ours reads the 3.11 shape), non-UTF-8 key lines
-   * (history), and an "error:" where the reference later dies with "fatal:"
-   * on the same text.
+   * Excused: non-UTF-8 key lines (history), and an "error:" where the
+   * reference later dies with "fatal:" on the same text.
    */
   test("ours logs no line the reference never logs", () => {
-    const refAll = serviceLines(ref!.log());
-    const refSet = new Set(serviceLines(refLog));
+    const refAll = serviceLinesOf(ref!.log());
+    const refSet = new Set(serviceLinesOf(refLog));
     const fatal = new Set(refAll.filter((l) => l.includes(": fatal: ")).map((l) => l.replace(/^[a-z]+: fatal: /, "")));
-    const excused = (l: string) => l.includes("instance_flags") || l.includes("non-UTF-8 key") || fatal.has(l.replace(/^[a-z]+: error: /, ""));
+    const excused = (l: string) => l.includes("non-UTF-8 key") || fatal.has(l.replace(/^[a-z]+: error: /, ""));
     const extra = new Map<string, number>();
-    for (const l of serviceLines(sutLog)) if (!refSet.has(l) && !excused(l)) extra.set(l, (extra.get(l) ?? 0) + 1);
+    for (const l of serviceLinesOf(sutLog)) if (!refSet.has(l) && !excused(l)) extra.set(l, (extra.get(l) ?? 0) + 1);
     const lost = new Map<string, number>();
-    const ours = new Set(serviceLines(sutLog));
-    for (const l of serviceLines(refLog)) if (!ours.has(l)) lost.set(l, (lost.get(l) ?? 0) + 1);
+    const ours = new Set(serviceLinesOf(sutLog));
+    for (const l of serviceLinesOf(refLog)) if (!ours.has(l)) lost.set(l, (lost.get(l) ?? 0) + 1);
     console.log(`log lines ours never logs: ${lost.size}${lost.size ? `\n  ${[...lost].slice(0, 10).map(([l, n]) => `${n}x ${l}`).join("\n  ")}` : ""}`);
     expect([...extra].map(([l, n]) => `${n}x ${l}`).slice(0, 30)).toEqual([]);
   });

@@ -12,10 +12,8 @@
  * Not compared, deliberate differences: a `sequence` on a pgsql table (the
  * reference exits with "sequence operation is not supported"; ours
  * answers), sent last; rounds that are not exactly one attribute list
- * (ours must stay up and in step); a mutation that happens to make a
- * valid 3.11 request (instance_flags), which ours serves. Also checked:
- * every kind of warning the reference logs, ours logs with the same
- * wording.
+ * (ours must stay up and in step). Also checked: every kind of warning the
+ * reference logs, ours logs with the same wording.
  *
  * PG_AGAINST=c runs the C binary on both sides (self-check of the harness).
  */
@@ -27,7 +25,7 @@ import { PostfixInstance } from "../helpers/postfix-instance";
 import { requireOurBinary, requirePostfix } from "../helpers/require";
 import { createTestDatabase, requirePostgres, type TestDatabase } from "../helpers/postgres";
 import { parseList } from "../helpers/wire";
-import { mentions311, singleLists, type Case } from "./corpus";
+import { singleLists, type Case } from "./corpus";
 import { generatePgsqlCorpus, makePgsqlTables, PG_ROWS, writeCorpusFiles, type PgsqlTables } from "./pgsql-corpus";
 import { answeredEveryRound, describeSide, runAll, runCase, splitLists, type CaseResult, warningTemplate } from "./runner";
 
@@ -89,7 +87,7 @@ function serviceLines(log: string): string[] {
 }
 
 function report(c: Case, a: CaseResult | undefined, b: CaseResult | undefined): string {
-  return [`case ${c.id} [${c.service}] ${c.label}${c.kill ? ` (reference dies: ${c.kill})` : ""}`, describeSide("C  ", c, a, false), describeSide(AGAINST === "c" ? "C2 " : "our", c, b, false)].join("\n");
+  return [`case ${c.id} [${c.service}] ${c.label}${c.kill ? ` (reference dies: ${c.kill})` : ""}`, describeSide("C  ", c, a), describeSide(AGAINST === "c" ? "C2 " : "our", c, b)].join("\n");
 }
 
 describe(`pgsql differential: C proxymap vs ${AGAINST === "c" ? "C proxymap (self-check)" : "dist/proxymap"}`, () => {
@@ -107,14 +105,14 @@ describe(`pgsql differential: C proxymap vs ${AGAINST === "c" ? "C proxymap (sel
     const common = { mainCf: { proxy_read_maps: tables.readMaps, proxy_write_maps: tables.writeMaps, max_use: "100000" }, proxymapMaxproc: "1" };
     [ref, sut] = await Promise.all([PostfixInstance.start({ impl: "c", label: "pg-ref", ...common }), PostfixInstance.start({ impl: AGAINST, label: `pg-${AGAINST}`, ...common })]);
     for (const inst of [ref, sut]) {
-      const probe = await runCase(inst.socket("proxymap"), { id: -1, service: "proxymap", label: "probe", rounds: [] }, { roundMs: ROUND_MS, quietMs: QUIET_MS, connectMs: 10_000, translated: false });
+      const probe = await runCase(inst.socket("proxymap"), { id: -1, service: "proxymap", label: "probe", rounds: [] }, { roundMs: ROUND_MS, quietMs: QUIET_MS, connectMs: 10_000 });
       if (!probe.greeting) throw new Error(`${inst.base}: the proxymap service does not answer (${probe.error}):\n${inst.log().slice(-2000)}`);
     }
     cases = generatePgsqlCorpus(tables, { seed: SEED, count: COUNT });
     const compared = cases.filter((c) => !c.kill && singleLists(c));
     const framed = cases.filter((c) => !c.kill && !singleLists(c));
     const deaths = cases.filter((c) => c.kill);
-    const run = (inst: PostfixInstance, list: Case[], quietMs: number) => runAll(list, { roundMs: ROUND_MS, quietMs, connectMs: 15_000, translated: false }, (c) => inst.socket(c.service));
+    const run = (inst: PostfixInstance, list: Case[], quietMs: number) => runAll(list, { roundMs: ROUND_MS, quietMs, connectMs: 15_000 }, (c) => inst.socket(c.service));
     const t0 = Date.now();
     const [a, b] = await Promise.all([run(ref, compared, QUIET_MS), run(sut, compared, QUIET_MS)]);
     await Bun.sleep(400); // postlogd writes asynchronously
@@ -148,8 +146,7 @@ describe(`pgsql differential: C proxymap vs ${AGAINST === "c" ? "C proxymap (sel
     let match = 0;
     let total = 0;
     for (const c of cases) {
-      // A mutation that made a valid 3.11 request: ours serves it (a listed deliberate difference).
-      if (c.kill || !singleLists(c) || mentions311(c)) continue;
+      if (c.kill || !singleLists(c)) continue;
       total++;
       const a = refRes.get(c.id)!;
       const b = sutRes.get(c.id)!;
@@ -193,7 +190,7 @@ describe(`pgsql differential: C proxymap vs ${AGAINST === "c" ? "C proxymap (sel
     const refLines = serviceLines(refLog);
     const ourLines = serviceLines(sutLog);
     const ourKinds = new Set(ourLines.map(warningTemplate));
-    const excused = (k: string) => k.includes("non-UTF-N key") || k.includes("attribute instance_flags");
+    const excused = (k: string) => k.includes("non-UTF-N key");
     const missing = [...new Set(refLines.filter((l) => l.length < 300).map(warningTemplate))].filter((k) => !ourKinds.has(k) && !excused(k));
     const ourSet = new Set(ourLines);
     const onlyRef = [...new Set(refLines)].filter((l) => !ourSet.has(l));

@@ -6,7 +6,8 @@
  * loaded before the chroot (src/server/preJail.ts). Real `postmap -q`
  * clients ask tables that live inside the jail, of every type whose driver
  * loads something native: lmdb (embedded addon), hash (libdb), pcre
- * (libpcre2), regexp and cidr (libc), plus texthash; and an update through
+ * (libpcre2), regexp and cidr (libc), plus texthash; regexp and pcre walks
+ * also run on worker threads started inside the jail; and an update through
  * proxywrite lands in the lmdb file.
  *
  * Only ours: Debian's C proxymap loads its lmdb/pcre plugins on first use,
@@ -47,8 +48,8 @@ beforeAll(async () => {
   const jail = join(inst.queueDir, "jail");
   mkdirSync(jail, { mode: 0o755 });
   await Bun.write(join(jail, "map"), "alpha one\nbeta two\n");
-  await Bun.write(join(jail, "p.pcre"), "/^pc(.*)$/ pcre-$1\n");
-  await Bun.write(join(jail, "r.regexp"), "/^re(.*)$/ regexp-$1\n");
+  await Bun.write(join(jail, "p.pcre"), "/^pc(.*)$/ pcre-$1\n/^long(x+)$/ long-pcre\n");
+  await Bun.write(join(jail, "r.regexp"), "/^re(.*)$/ regexp-$1\n/^bk(..)\\1$/ backref-$1\n/^long(x+)$/ long-regexp\n");
   await Bun.write(join(jail, "c.cidr"), "192.0.2.0/24 cidr-hit\n");
   await Bun.write(join(jail, "verify"), "");
   for (const type of ["lmdb", "hash"]) expect(inst.run("postmap", [`${type}:${join(jail, "map")}`]).code).toBe(0);
@@ -67,6 +68,17 @@ describe("ours under master with chroot = y", () => {
     expect(inst.postmapQuery("192.0.2.7", `proxy:${T.cidr}`)).toMatchObject({ code: 0, stdout: "cidr-hit\n" });
     expect(inst.postmapQuery("alpha", `proxy:${T.texthash}`)).toMatchObject({ code: 0, stdout: "one\n" });
     expect(inst.postmapQuery("absent", `proxy:${T.lmdb}`).code).toBe(1);
+    expect(inst.log()).not.toMatch(/warning|fatal|panic|error/);
+  }, 60_000);
+
+  test("worker threads start inside the jail: regexp and pcre walks that may not run on the main thread", async () => {
+    // A back-reference, and keys over 256 bytes, go to a worker (src/tables/pattern/regexRules.ts).
+    const c = await WireClient.connect(inst.socket("proxymap"));
+    const long = "long" + "x".repeat(300);
+    expect(await c.lookup(T.regexp, "bkabab")).toEqual({ status: "0", value: "backref-ab" });
+    expect(await c.lookup(T.regexp, long)).toEqual({ status: "0", value: "long-regexp" });
+    expect(await c.lookup(T.pcre, long)).toEqual({ status: "0", value: "long-pcre" });
+    c.close();
     expect(inst.log()).not.toMatch(/warning|fatal|panic|error/);
   }, 60_000);
 

@@ -21,7 +21,16 @@
  * carries MAIL_CONFIG=BASE/etc (only this instance's processes can), and
  * removes BASE. Several instances run side by side.
  *
- * Developer use:  bun test/helpers/postfix-instance.ts [--impl c|ours|PATH] [--keep]
+ * Option `postfix: TREE` runs another Postfix build instead of Debian's: a
+ * tree with bin/ and libexec/ as ../shared/oracles/build.sh makes it
+ * (oracle312.ts). master, postlogd and every other daemon then come from
+ * TREE/libexec, impl "c" is TREE/libexec/proxymap, run() starts TREE/bin's
+ * tools, and main.cf names the tree's directories as postfix-install writes
+ * them into an installed main.cf (command_directory = TREE/bin): so our
+ * proxymap, run by that master, asks that Postfix for its version and
+ * defaults, as it does in a real installation of it.
+ *
+ * Developer use:  bun test/helpers/postfix-instance.ts [--impl c|ours|PATH] [--postfix TREE|312] [--keep]
  * prints the directories and socket paths; without --keep it runs until ^C.
  *
  * It logs nothing itself; start() throws with master's own output on failure.
@@ -29,6 +38,7 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { ORACLE312_TREE, requireOracle312 } from "./oracle312";
 import { REPO_ROOT, requireOurBinary, requirePostfix } from "./require";
 
 export { C_PROXYMAP, POSTFIX_SBIN } from "./reference";
@@ -38,12 +48,17 @@ export const OUR_PROXYMAP = join(REPO_ROOT, "dist", "proxymap");
 export type ProxymapImpl = "c" | "ours" | { path: string };
 
 export interface InstanceOptions {
-  /** Which proxymap binary master runs for both services. */
+  /** Which proxymap binary master runs for both services ("c": the C proxymap of the Postfix that runs it). */
   impl: ProxymapImpl;
+  /**
+   * A Postfix build tree (bin/, libexec/) to run instead of the system's
+   * Postfix, e.g. ORACLE312_TREE; its absence fails start() with the build command.
+   */
+  postfix?: string;
   /** A word in the temp dir's name, to tell instances apart. */
   label?: string;
-  /** Extra or overriding main.cf parameters (values written as given). */
-  mainCf?: Record<string, string>;
+  /** Extra or overriding main.cf parameters (values written as given; null leaves a default one out). */
+  mainCf?: Record<string, string | null>;
   /** Extra arguments for the proxymap service's command (e.g. ["-o", "max_idle=2"]). */
   proxymapArgs?: string[];
   /** Extra arguments for the proxywrite service's command. */
@@ -60,6 +75,11 @@ export interface InstanceOptions {
   lifetimeSec?: number;
   /** Keep BASE after stop() (debugging). */
   keep?: boolean;
+  /**
+   * A command that runs master (its last arguments), e.g. `unshare -m ...`
+   * to give the instance a mount namespace of its own; it must exec master.
+   */
+  masterWrap?: string[];
 }
 
 export interface RunResult {
@@ -109,6 +129,10 @@ export class PostfixInstance {
   readonly tablesDir: string;
   readonly maillog: string;
   readonly proxymapPath: string;
+  /** Where the Postfix daemons come from (daemon_directory's links point there). */
+  readonly sbinDir: string;
+  /** Where the Postfix commands come from (postmap, postconf), or undefined: the system's, by PATH. */
+  readonly commandDir: string | undefined;
   private stopped = false;
 
   private constructor(readonly opts: InstanceOptions) {
@@ -120,12 +144,16 @@ export class PostfixInstance {
     this.daemonDir = join(this.base, "libexec");
     this.tablesDir = join(this.base, "tables");
     this.maillog = join(this.base, "maillog");
-    this.proxymapPath = opts.impl === "c" ? C_PROXYMAP : opts.impl === "ours" ? requireOurBinary() : opts.impl.path;
+    this.sbinDir = opts.postfix ? join(opts.postfix, "libexec") : POSTFIX_SBIN;
+    this.commandDir = opts.postfix ? join(opts.postfix, "bin") : undefined;
+    const cProxymap = opts.postfix ? join(this.sbinDir, "proxymap") : C_PROXYMAP;
+    this.proxymapPath = opts.impl === "c" ? cProxymap : opts.impl === "ours" ? requireOurBinary() : opts.impl.path;
   }
 
   /** Create the instance and start its master; resolves when the sockets exist. */
   static async start(opts: InstanceOptions): Promise<PostfixInstance> {
     requirePostfix();
+    if (opts.postfix) requireOracleTree(opts.postfix);
     const inst = new PostfixInstance(opts);
     live.add(inst);
     if (!exitHookInstalled) {
@@ -167,6 +195,9 @@ export class PostfixInstance {
       alias_database: "",
       proxy_read_maps: "",
       proxy_write_maps: "",
+      // As postfix-install writes them into an installed main.cf (its compiled-in
+      // defaults are /usr/sbin and /usr/libexec/postfix, not where the tree is).
+      ...(this.commandDir ? { command_directory: this.commandDir, meta_directory: join(this.opts.postfix!, "meta"), shlib_directory: "no" } : {}),
     };
   }
 
@@ -190,14 +221,14 @@ export class PostfixInstance {
     chownSync(this.dataDir, pfUid, 0);
     chmodSync(this.dataDir, 0o700);
 
-    for (const f of readdirSync(POSTFIX_SBIN)) {
+    for (const f of readdirSync(this.sbinDir)) {
       if (f === "proxymap") continue;
-      symlinkSync(join(POSTFIX_SBIN, f), join(this.daemonDir, f));
+      symlinkSync(join(this.sbinDir, f), join(this.daemonDir, f));
     }
     symlinkSync(this.proxymapPath, join(this.daemonDir, "proxymap"));
 
     const params = { ...this.defaultMainCf(), ...(this.opts.mainCf ?? {}) };
-    writeFileSync(join(this.configDir, "main.cf"), Object.entries(params).map(([k, v]) => `${k} = ${v}\n`).join(""), { mode: 0o644 });
+    writeFileSync(join(this.configDir, "main.cf"), Object.entries(params).filter(([, v]) => v !== null).map(([k, v]) => `${k} = ${v}\n`).join(""), { mode: 0o644 });
     const pmArgs = (this.opts.proxymapArgs ?? []).join(" ");
     const pwArgs = (this.opts.proxywriteArgs ?? []).join(" ");
     const jail = this.opts.chroot ? "y" : "n";
@@ -229,7 +260,7 @@ export class PostfixInstance {
     const lifetime = String(this.opts.lifetimeSec ?? 1800);
     // No core files: a daemon that panics (the reference does, PROTOCOL.md section 7)
     // then closes its connections at once instead of after a slow dump.
-    const cmd = ["/bin/sh", "-c", 'ulimit -c 0; exec "$@"', "sh", join(POSTFIX_SBIN, "master"), "-w", "-c", this.configDir, "-e", lifetime];
+    const cmd = [...(this.opts.masterWrap ?? []), "/bin/sh", "-c", 'ulimit -c 0; exec "$@"', "sh", join(this.sbinDir, "master"), "-w", "-c", this.configDir, "-e", lifetime];
     const r = Bun.spawnSync(cmd, {
       cwd: "/",
       env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", MAIL_CONFIG: this.configDir },
@@ -337,21 +368,27 @@ export class PostfixInstance {
 
   /**
    * Run a Postfix command-line tool with -c CONFIG (postmap, postalias,
-   * postconf); killed after timeoutMs (then code is -1 and stderr says so).
+   * postconf; the tree's own with option `postfix`); killed after timeoutMs
+   * (then code is -1 and stderr says so).
    * Blocks the event loop: use runAsync() while the test serves sockets.
    */
   run(tool: string, args: string[], input?: string | Uint8Array, timeoutMs = 20_000): RunResult {
-    const r = Bun.spawnSync([tool, "-c", this.configDir, ...args], toolSpawnOptions(input, timeoutMs));
+    const r = Bun.spawnSync([this.tool(tool), "-c", this.configDir, ...args], toolSpawnOptions(input, timeoutMs));
     const killed = r.exitCode === null ? `[${tool} killed after ${timeoutMs} ms]` : "";
     return { code: r.exitCode ?? -1, stdout: r.stdout.toString("latin1"), stderr: r.stderr.toString("latin1") + killed };
   }
 
   /** run(), without blocking the event loop. */
   async runAsync(tool: string, args: string[], input?: string | Uint8Array, timeoutMs = 20_000): Promise<RunResult> {
-    const p = Bun.spawn([tool, "-c", this.configDir, ...args], toolSpawnOptions(input, timeoutMs));
+    const p = Bun.spawn([this.tool(tool), "-c", this.configDir, ...args], toolSpawnOptions(input, timeoutMs));
     const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
     const killed = p.signalCode ? `[${tool} killed after ${timeoutMs} ms]` : "";
     return { code: p.signalCode ? -1 : code, stdout, stderr: stderr + killed };
+  }
+
+  /** A command of this instance's Postfix: TREE/bin/NAME with option `postfix`, else NAME (found by PATH). */
+  tool(name: string): string {
+    return this.commandDir && !name.includes("/") ? join(this.commandDir, name) : name;
   }
 
   /** `postmap -c CONFIG -q KEY TABLE`. */
@@ -426,14 +463,16 @@ export class PostfixInstance {
   }
 }
 
-// Developer entry point: `bun test/helpers/postfix-instance.ts [--impl c|ours|PATH] [--keep]`.
+// Developer entry point: `bun test/helpers/postfix-instance.ts [--impl c|ours|PATH] [--postfix TREE|312] [--keep]`.
 if (import.meta.main) {
   const args = process.argv.slice(2);
   const implArg = args.includes("--impl") ? args[args.indexOf("--impl") + 1] : "c";
   const impl: ProxymapImpl = implArg === "c" || implArg === "ours" ? implArg : { path: implArg };
+  const treeArg = args.includes("--postfix") ? args[args.indexOf("--postfix") + 1] : undefined;
   const keep = args.includes("--keep");
   const inst = await PostfixInstance.start({
     impl,
+    postfix: treeArg === "312" ? ORACLE312_TREE : treeArg,
     keep,
     lifetimeSec: keep ? 3600 : 86400,
     mainCf: { proxy_read_maps: "proxy:unix:passwd.byname proxy:static:demo" },
@@ -444,7 +483,7 @@ proxymap:    ${inst.socket("proxymap")}
 proxywrite:  ${inst.socket("proxywrite")}
 maillog:     ${inst.maillog}
 master pid:  ${inst.masterPid}
-try:         postmap -c ${inst.configDir} -q root proxy:unix:passwd.byname`);
+try:         ${inst.tool("postmap")} -c ${inst.configDir} -q root proxy:unix:passwd.byname`);
   if (keep) {
     console.log(`stop with:   kill ${inst.masterPid}; rm -rf ${inst.base}   (master exits by itself after 1 hour)`);
     live.delete(inst);
@@ -456,6 +495,12 @@ try:         postmap -c ${inst.configDir} -q root proxy:unix:passwd.byname`);
     process.exit(0);
   });
   await new Promise(() => {});
+}
+
+/** A Postfix tree: ORACLE312_TREE must be built (its build command otherwise); any other must exist. */
+function requireOracleTree(tree: string): void {
+  if (tree === ORACLE312_TREE) requireOracle312();
+  else if (!existsSync(join(tree, "libexec", "master"))) throw new Error(`${tree}/libexec/master is missing: not a built Postfix tree`);
 }
 
 /** How run() and runAsync() start a Postfix tool: C locale, a plain PATH, killed at timeoutMs. */

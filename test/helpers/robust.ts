@@ -15,6 +15,8 @@ import { PostfixInstance, type InstanceOptions } from "./postfix-instance";
 import { requireCommand, requireOurBinary, requirePostfix } from "./require";
 import { encodeAttrs, type Attr } from "./wire";
 import { PROBE_TABLE } from "../diff/corpus";
+import { writeCoolFile } from "./files";
+import { Database } from "bun:sqlite";
 
 export { PROBE_REPLY, PROBE_REQUEST, PROBE_TABLE } from "../diff/corpus";
 
@@ -46,7 +48,20 @@ export async function startRobust(label: string, extra: Partial<InstanceOptions>
   writeFileSync(join(dir, "db"), "alice alice@example.com\nbob bob@example.com\n", { mode: 0o644 });
   const lmdb = `lmdb:${join(dir, "db")}`;
   const empty = `texthash:${join(dir, "empty")}`;
-  const tables = [PROBE_TABLE, `texthash:${join(dir, "th")}`, empty, "inline:{a=1,b=2}", "static:foo", "fail:oops", "unix:passwd.byname", "unix:group.byname", lmdb, "static:", "environ:"];
+  // Tables whose lookups may run on worker threads (src/tables/offload/):
+  // a back-reference and long keys send regexp walks there, a match past the
+  // main thread's limit sends pcre walks there, every sqlite query goes there.
+  // (No back-reference that could run for hours on a 300 KB key: the reference would too.)
+  writeCoolFile(join(dir, "re"), "/^key(1)\\1/ ones\n/^(key)([0-9]+)$/ $1-$2\n/^(k)(e)y\\2?/ key-like\n");
+  writeCoolFile(join(dir, "pcre"), "/^(a+)+$/ never\n/^(key)(\\d+)$/ $1-$2\n/^(\\w+\\s?)+$/ words\n");
+  const db = new Database(join(dir, "s.sqlite"));
+  db.run("CREATE TABLE t (k TEXT, v TEXT)");
+  db.run("INSERT INTO t VALUES ('key1', 'one'), ('root', 'sql root')");
+  db.close();
+  chmodSync(join(dir, "s.sqlite"), 0o644);
+  writeCoolFile(join(dir, "s.cf"), `dbpath = ${join(dir, "s.sqlite")}\nquery = SELECT v FROM t WHERE k='%s'\n`);
+  const blocking = [`regexp:${join(dir, "re")}`, `pcre:${join(dir, "pcre")}`, `sqlite:${join(dir, "s.cf")}`];
+  const tables = [PROBE_TABLE, `texthash:${join(dir, "th")}`, empty, "inline:{a=1,b=2}", "static:foo", "fail:oops", "unix:passwd.byname", "unix:group.byname", lmdb, "static:", "environ:", ...blocking];
   const inst = await PostfixInstance.start({
     impl,
     label,

@@ -17,6 +17,8 @@
  *     key "raw=BYTES"      BYTES sent as they are, %XX decoded;
  *     key "delay=MS:KEY"   the answer for KEY after MS milliseconds;
  *     otherwise            "OK VALUE" from data[NAME][KEY], else "NOTFOUND ".
+ * Option delayMs: every answer of mode "normal" leaves that much later (a
+ * slow server; requests of one connection are still answered in order).
  * Byte strings throughout (latin1).
  */
 import type { Socket } from "node:net";
@@ -31,6 +33,8 @@ export interface SocketmapServerOptions {
   mode?: SocketmapMode;
   /** data[name][key] = value */
   data?: Record<string, Record<string, string>>;
+  /** Answer every request this many ms late (mode "normal"). */
+  delayMs?: number;
 }
 
 /** %XX decoding (tests spell arbitrary bytes in keys this way). */
@@ -45,6 +49,7 @@ function netstring(s: string): string {
 export class SocketmapServer extends TestServer {
   mode: SocketmapMode;
   data: Record<string, Record<string, string>>;
+  delayMs: number;
   private constructor(
     /** The socketmap server part of a table name: "unix:/path" or "inet:127.0.0.1:PORT". */
     readonly address: string,
@@ -53,6 +58,7 @@ export class SocketmapServer extends TestServer {
     super();
     this.mode = opts.mode ?? "normal";
     this.data = opts.data ?? {};
+    this.delayMs = opts.delayMs ?? 0;
   }
 
   static async start(opts: SocketmapServerOptions = {}): Promise<SocketmapServer> {
@@ -92,7 +98,7 @@ export class SocketmapServer extends TestServer {
     const sp = req.indexOf(" ");
     const name = sp < 0 ? req : req.slice(0, sp);
     let key = sp < 0 ? "" : req.slice(sp + 1);
-    let delay = 0;
+    let delay = this.delayMs;
     const m = /^delay=(\d+):(.*)$/s.exec(key);
     if (m) {
       delay = Number(m[1]);

@@ -285,6 +285,13 @@ export class WireClient {
     return this.readReply(timeoutMs);
   }
 
+  /** One round, for byte comparisons: the reply as show() text, or "(timeout)" / "(closed)". */
+  async exchange(data: Uint8Array | readonly Attr[], timeoutMs = 5000): Promise<string> {
+    await this.send(data);
+    const r = await this.readReply(timeoutMs);
+    return r.kind === "reply" ? show(r.raw) : `(${r.kind})`;
+  }
+
   /** One round that must be answered: the reply's attributes by name (throws on anything else). */
   async ask(attrs: readonly Attr[], timeoutMs = 5000): Promise<Record<string, string>> {
     const r = await this.request(attrs, timeoutMs);

@@ -10,6 +10,7 @@
  * the offsets check; each test fails with the install hint when a piece is
  * missing.
  */
+import { asCaller } from "../helpers/driver-caller";
 import { afterAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
@@ -54,7 +55,7 @@ function postmapQ(type: string, file: string, key: string): string | undefined {
 }
 
 function open(tt: TableType, name: string, write = false, flags = 0): Table {
-  return tt.open({ type: tt.type, name, write, flags }) as Table;
+  return asCaller(tt.open({ type: tt.type, name, write, flags }) as Table);
 }
 
 async function walk(t: Table, flags = 0): Promise<Array<[string, string]>> {
@@ -217,7 +218,7 @@ for (const [type, tt] of TYPES) {
       const opening = tt.open({ type: tt.type, name: a, write: false, flags: LOCK });
       expect(opening).toBeInstanceOf(Promise);
       expect(tb.lookup("k", LOCK)).toBe("b"); // not held up
-      const ta = await opening;
+      const ta = asCaller(await opening);
       const order: string[] = [];
       await Promise.all([
         Promise.resolve(ta.lookup("k", LOCK)).then((v) => order.push(`1:${v}`)),

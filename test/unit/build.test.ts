@@ -16,6 +16,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildExecutable } from "../../build";
 import { PostfixInstance } from "../helpers/postfix-instance";
+import { writeCoolFile } from "../helpers/files";
+import { BASE } from "../helpers/ldap-data";
+import { PrivateSlapd } from "../helpers/slapd";
 
 const REPO = join(import.meta.dir, "..", "..");
 const dir = mkdtempSync(join(tmpdir(), "build-test-"));
@@ -47,6 +50,9 @@ describe("dist/proxymap as one file", () => {
     const r = runBare(["--self-test"]);
     expect(r.stdout).toContain("self-test: ok");
     expect(r.stdout).toMatch(/lmdb \(native addon\): LMDB 0\.9\.\d+.*data format 1/);
+    // The worker threads' entry point is embedded (a second entry point): a
+    // worker starts from the empty directory, with no source tree anywhere.
+    expect(r.stdout).toMatch(/worker threads: started and answered in \d+ ms/);
     expect(r.code).toBe(0);
   });
 
@@ -60,6 +66,8 @@ describe("dist/proxymap as one file", () => {
 });
 
 describe("under a real Postfix master", () => {
+  // The unix lookups run on a worker thread (src/tables/unix.ts): the
+  // embedded worker also starts under master, as mail_owner.
   test("answers postmap -q through proxy:, runs as mail_owner, logs via postlogd, exits after max_idle", async () => {
     const inst = await PostfixInstance.start({
       impl: { path: bin },
@@ -92,4 +100,32 @@ describe("under a real Postfix master", () => {
       inst.stop();
     }
   }, 30_000);
+});
+
+describe("LDAP tables in the single executable", () => {
+  /**
+   * ldapts (the LDAP BER codec) is bundled: the executable, copied away from
+   * the repository's node_modules, answers proxy:ldap: lookups against a
+   * private slapd under a real master, plain and with StartTLS.
+   */
+  test("a copy outside the repository answers postmap -q through proxy:ldap: (plain and StartTLS)", async () => {
+    const slapd = await PrivateSlapd.start({ label: "build" });
+    const away = mkdtempSync(join(tmpdir(), "bare-ldap-"));
+    Bun.spawnSync(["chmod", "755", away]);
+    const copy = join(away, "proxymap");
+    copyFileSync(bin, copy);
+    Bun.spawnSync(["chmod", "755", copy]);
+    const plain = writeCoolFile(join(away, "plain.cf"), `server_host = 127.0.0.1:${slapd.port}\nsearch_base = ${BASE}\nquery_filter = (mailLocalAddress=%s)\nresult_attribute = mail\nspecial_result_attribute = member\n`);
+    const tls = writeCoolFile(join(away, "tls.cf"), `server_host = ldap://127.0.0.1:${slapd.port}\nstart_tls = yes\ntls_ca_cert_file = ${slapd.caFile}\ntls_require_cert = yes\nsearch_base = ${BASE}\nquery_filter = (mailLocalAddress=%s)\nresult_attribute = mail\n`);
+    const inst = await PostfixInstance.start({ impl: { path: copy }, label: "build-ldap", mainCf: { proxy_read_maps: `proxy:ldap:${plain} proxy:ldap:${tls}` } });
+    try {
+      expect(inst.postmapQuery("alice@example.com", `proxy:ldap:${plain}`).stdout).toBe("alice@example.com\n");
+      expect(inst.postmapQuery("devs@example.com", `proxy:ldap:${plain}`).stdout).toBe("bob@example.com,bob@mail.example.com,carol@example.com\n");
+      expect(inst.postmapQuery("carol@example.com", `proxy:ldap:${tls}`).stdout).toBe("carol@example.com\n");
+    } finally {
+      inst.stop();
+      await slapd.destroy();
+      rmSync(away, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

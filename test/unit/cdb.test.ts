@@ -7,6 +7,7 @@
  *
  * Needs Postfix with postfix-cdb (fails with the install hint otherwise).
  */
+import { asCaller } from "../helpers/driver-caller";
 import { describe, expect, mock, test } from "bun:test";
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -46,7 +47,7 @@ describe("cdb driver", () => {
   test("lookups, folding, NUL conventions, sequence", () => {
     const { dir, file } = build(MAP);
     try {
-      const t = cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table;
+      const t = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table);
       expect(t.flags & (DictFlag.TRY0NULL | DictFlag.TRY1NULL | DictFlag.FIXED)).toBe(DictFlag.TRY0NULL | DictFlag.TRY1NULL | DictFlag.FIXED);
       expect(t.lookup("a", 0)).toBe("1");
       // Debian's postmap writes cdb keys without the NUL: TRY1NULL is dropped.
@@ -71,15 +72,15 @@ describe("cdb driver", () => {
     const withNul = build("k v\n", ["-N"]);
     const { dir, file } = build("k v\n", ["-n"]);
     try {
-      const t0 = cdb.open({ type: "cdb", name: withNul.file, write: false, flags: 0 }) as Table;
+      const t0 = asCaller(cdb.open({ type: "cdb", name: withNul.file, write: false, flags: 0 }) as Table);
       expect(t0.lookup("k", 0)).toBe("v");
       expect(t0.flags & DictFlag.TRY0NULL).toBe(0);
       t0.close!();
       rmSync(withNul.dir, { recursive: true, force: true });
-      const t = cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table;
+      const t = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table);
       expect(t.lookup("k", 0)).toBe("v");
       expect(t.flags & DictFlag.TRY1NULL).toBe(0);
-      const t1 = cdb.open({ type: "cdb", name: file, write: false, flags: DictFlag.TRY1NULL }) as Table;
+      const t1 = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: DictFlag.TRY1NULL }) as Table);
       expect(t1.lookup("k", 0)).toBeUndefined();
       t.close!();
       t1.close!();
@@ -91,14 +92,14 @@ describe("cdb driver", () => {
   test("a rebuilt file is noticed; the open file keeps answering", () => {
     const { dir, file } = build("k old\n");
     try {
-      const t = cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table;
+      const t = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table);
       expect(t.changed!()).toBe(false);
       writeFileSync(file, "k new\n");
       postmap([`cdb:${file}`]);
       expect(t.changed!()).toBe(true);
       expect(t.lookup("k", 0)).toBe("old");
       t.close!();
-      const t2 = cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table;
+      const t2 = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table);
       expect(t2.lookup("k", 0)).toBe("new");
       t2.close!();
     } finally {
@@ -139,7 +140,7 @@ describe("cdb driver", () => {
       const whole = readFileSync(file + ".cdb");
       writeFileSync(file + ".cut", whole.subarray(0, 2100));
       renameSync(file + ".cut", file + ".cdb");
-      const t = cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table;
+      const t = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table);
       expect(() => t.lookup("zz", 0)).toThrow(/error reading/);
       t.close!();
     } finally {

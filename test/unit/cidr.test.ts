@@ -147,14 +147,14 @@ describe("cidr rules", () => {
       utimesSync(file, past, past);
       const { logs } = await logged(async () => {
         const d1 = await openDict(`cidr:${file}`, false, 0);
-        expect(await dictGet(d1, "1.2.3.4", 0)).toEqual({ status: Status.OK, value: "old" });
+        expect(await dictGet(d1, "1.2.3.4", 0)).toMatchObject({ status: Status.OK, value: "old" });
         expect(d1.table?.changed?.()).toBe(false);
         writeFileSync(file, "1.2.3.4 new value\n");
         expect(d1.table?.changed?.()).toBe(true);
         // The dict layer probes a table at most once a second; this is its first probe.
         const d2 = await openDict(`cidr:${file}`, false, 0);
         expect(d2).not.toBe(d1);
-        expect(await dictGet(d2, "1.2.3.4", 0)).toEqual({ status: Status.OK, value: "new value" });
+        expect(await dictGet(d2, "1.2.3.4", 0)).toMatchObject({ status: Status.OK, value: "new value" });
         // A file that disappears keeps the loaded rules.
         rmSync(file);
         expect(d2.table?.changed?.()).toBe(false);

@@ -5,13 +5,13 @@
  * comparisons with the real Postfix are in config-oracle.test.ts.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { logicalLines } from "../../src/config/logicalLines";
 import { loadMainConfig, mailVersion, parseMailVersion, parseOverrideOption, type LoadOptions } from "../../src/config/mainCf";
 import { splitNameValue } from "../../src/config/nameValue";
-import { builtinDefaults, loadPostfixDefaults, parsePostconfOutput, postconfCandidates } from "../../src/config/postfixDefaults";
+import { builtinDefaults, loadPostfixDefaults, parentMaster, parsePostconfOutput, postconfCandidates } from "../../src/config/postfixDefaults";
 import { capture } from "./fixtures/config/capture";
 
 const dirs: string[] = [];
@@ -256,9 +256,19 @@ describe("versions", () => {
     expect(c.lines).toEqual(["warning: cannot read the Postfix defaults (postconf not found); using built-in Postfix 3.7 defaults"]);
   });
 
-  test("postconf is looked for in command_directory, then /usr/sbin", () => {
+  test("postconf is looked for in command_directory, then beside the master that runs us, then /usr/sbin", () => {
     expect(postconfCandidates("/opt/postfix/sbin/")).toEqual(["/opt/postfix/sbin/postconf", "/usr/sbin/postconf"]);
     expect(postconfCandidates(undefined)).toEqual(["/usr/sbin/postconf"]);
+    // A build tree (libexec/master, bin/postconf), as ../shared/oracles/build.sh makes one.
+    expect(postconfCandidates(undefined, "/var/cache/pf/libexec/master")).toEqual(["/var/cache/pf/bin/postconf", "/var/cache/pf/sbin/postconf", "/usr/sbin/postconf"]);
+    expect(postconfCandidates("/opt/pf/sbin", "/opt/pf/libexec/master")[0]).toBe("/opt/pf/sbin/postconf");
+    // Debian's master has no postconf beside it: /usr/sbin's is the one, as before.
+    const debian = postconfCandidates(undefined, "/usr/lib/postfix/sbin/master");
+    expect(debian.filter((p) => existsSync(p))).toEqual(existsSync("/usr/sbin/postconf") ? ["/usr/sbin/postconf"] : []);
+  });
+
+  test("parentMaster() names no master when our parent is not one", () => {
+    expect(parentMaster()).toBeUndefined();
   });
 
   test("postconf -d output parsing", () => {

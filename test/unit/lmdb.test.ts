@@ -8,6 +8,7 @@
  * Needs Postfix with postfix-lmdb, and the format-1 addon
  * (scripts/build-lmdb-v1.sh); fails with the install hint otherwise.
  */
+import { asCaller } from "../helpers/driver-caller";
 import { afterAll, beforeAll, describe, expect, mock, test } from "bun:test";
 import { loadLmdb } from "../../src/tables/lmdb/native";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -74,7 +75,7 @@ describe("lmdb driver", () => {
   test("reads a postmap-made file: NUL conventions, folding, sequence; no lock file", () => {
     const { dir, file } = build(MAP);
     try {
-      const t = lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }) as Table;
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }) as Table);
       expect(t.flags & (DictFlag.TRY0NULL | DictFlag.TRY1NULL | DictFlag.FIXED | DictFlag.MULTI_WRITER)).toBe(
         DictFlag.TRY0NULL | DictFlag.TRY1NULL | DictFlag.FIXED | DictFlag.MULTI_WRITER,
       );
@@ -108,7 +109,7 @@ describe("lmdb driver", () => {
   test("our updates are read by the real postmap, theirs by us (open table, no re-open)", () => {
     const { dir, file } = build("seed 0\n");
     try {
-      const t = lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table;
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table);
       expect(t.update!("Ours", "from-bun", W)).toBe(true);
       expect(run(["postmap", "-q", "ours", `lmdb:${file}`])).toBe("from-bun\n");
       run(["postmap", "-i", `lmdb:${file}`], "theirs from-postmap\n");
@@ -129,7 +130,7 @@ describe("lmdb driver", () => {
     const dir = mkdtempSync(join(tmpdir(), "lmdbtest-"));
     try {
       const file = join(dir, "verify_cache");
-      const t = lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table;
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table);
       expect(t.update!("user@example.com", "1:2:3", W)).toBe(true);
       t.close!();
       expect(statSync(file + ".lmdb").mode & 0o777).toBe(0o644 & ~process.umask());
@@ -144,7 +145,7 @@ describe("lmdb driver", () => {
     setTableMainConfig(config(65536));
     try {
       const file = join(dir, "grow");
-      const t = lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table;
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table);
       for (let i = 0; i < 3000; i++) expect(t.update!(`key${i}`, `value ${i} ${"x".repeat(40)}`, W)).toBe(true);
       expect(t.lookup("key2999", L)).toBe(`value 2999 ${"x".repeat(40)}`);
       t.close!();
@@ -160,8 +161,8 @@ describe("lmdb driver", () => {
     const { dir, file } = build("first 1\n");
     setTableMainConfig(config(65536));
     try {
-      const t = lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }) as Table;
-      const w = lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table;
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }) as Table);
+      const w = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table);
       expect(t.lookup("first", L)).toBe("1");
       expect(w.update!("before", "b", W)).toBe(true);
       const lines = Array.from({ length: 400 }, (_, i) => `grown${i} ${"y".repeat(1500)}`).join("\n") + "\n";
@@ -184,13 +185,13 @@ describe("lmdb driver", () => {
     const a = build("k old\n");
     const b = build("k new\n");
     try {
-      const t = lmdb.open({ type: "lmdb", name: a.file, write: false, flags: 0 }) as Table;
+      const t = asCaller(lmdb.open({ type: "lmdb", name: a.file, write: false, flags: 0 }) as Table);
       expect(t.lookup("k", L)).toBe("old");
       expect(t.changed!()).toBe(false);
       renameSync(b.file + ".lmdb", a.file + ".lmdb");
       expect(t.changed!()).toBe(true);
       expect(t.lookup("k", L)).toBe("old");
-      const t2 = lmdb.open({ type: "lmdb", name: a.file, write: false, flags: 0 }) as Table;
+      const t2 = asCaller(lmdb.open({ type: "lmdb", name: a.file, write: false, flags: 0 }) as Table);
       expect(t2.lookup("k", L)).toBe("new");
       t.close!();
       expect(t2.lookup("k", L)).toBe("new");
@@ -204,7 +205,7 @@ describe("lmdb driver", () => {
   test("a 5,000-byte key answers a status", () => {
     const { dir, file } = build("a 1\n");
     try {
-      const t = lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table;
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table);
       const big = "k".repeat(5000);
       expect(t.lookup(big, L)).toBeUndefined();
       expect(() => t.update!(big, "v", W)).toThrow(/error updating lmdb:.*MDB_BAD_VALSIZE/);
@@ -216,7 +217,7 @@ describe("lmdb driver", () => {
     }
   });
 
-  test("a writer holding the exclusive fcntl lock makes a LOCK lookup wait", async () => {
+  test("a writer holding the exclusive fcntl lock makes a LOCK lookup wait, without blocking the event loop", async () => {
     const { dir, file } = build("a 1\n");
     try {
       // perl holds F_WRLCK on map.lmdb for 400 ms, like postmap rebuilding it.
@@ -226,14 +227,23 @@ describe("lmdb driver", () => {
       );
       const reader = (holder.stdout as ReadableStream<Uint8Array>).getReader();
       await reader.read();
-      const t = lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }) as Table;
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }) as Table);
       const t0 = Date.now();
-      expect(t.lookup("a", L)).toBe("1");
-      expect(Date.now() - t0).toBeGreaterThan(250);
+      const waiting = t.lookup("a", L);
+      expect(waiting).toBeInstanceOf(Promise);
+      // Meanwhile the event loop turns: a timer fires on time, and a
+      // lookup that does not ask for the lock is answered at once.
+      const tick = Date.now();
+      await Bun.sleep(20);
+      expect(Date.now() - tick).toBeLessThan(100);
       const t1 = Date.now();
       expect(t.lookup("a", L & ~DictFlag.LOCK)).toBe("1");
-      expect(Date.now() - t1).toBeLessThan(250);
+      expect(Date.now() - t1).toBeLessThan(100);
+      expect(await waiting).toBe("1");
+      expect(Date.now() - t0).toBeGreaterThan(250);
       await holder.exited;
+      // With the file free, a LOCK lookup answers at once, without a Promise.
+      expect(t.lookup("a", L)).toBe("1");
       t.close!();
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -366,7 +376,7 @@ describe("lmdb crash safety", () => {
       const listed = new Map(run(["postmap", "-s", `lmdb:${file}`]).split("\n").filter(Boolean).map((l) => l.split("\t") as [string, string]));
       for (const i of acks) expect(listed.get(`key${i}`)).toBe(`value${i} ${"v".repeat(i % 200)}`);
       // And so does ours, read-only, after the crash.
-      const t = lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }) as Table;
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }) as Table);
       expect(t.lookup(`key${last}`, L)).toBe(`value${last} ${"v".repeat(last % 200)}`);
       t.close!();
     } finally {
@@ -413,11 +423,11 @@ describe("lmdb with the C proxymap on the same file at the same time", () => {
     const cRead = await startC(dir, table, false);
     const cWrite = await startC(dir, table, true);
     try {
-      const ours = lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table;
-      const oursRead = lmdb.open({ type: "lmdb", name: file, write: false, flags: DictFlag.TRY1NULL }) as Table;
+      const ours = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table);
+      const oursRead = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: DictFlag.TRY1NULL }) as Table);
       for (let i = 0; i < 40; i++) {
         expect(ours.update!(`ours${i}`, `o${i}`, W)).toBe(true);
-        expect(await cRead.lookup(`ours${i}`)).toEqual({ status: "0", value: `o${i}` });
+        expect(await cRead.lookup(`ours${i}`)).toMatchObject({ status: "0", value: `o${i}` });
         expect((await cWrite.update(`theirs${i}`, `t${i}`)).status).toBe("0");
         expect(ours.lookup(`theirs${i}`, L)).toBe(`t${i}`);
         expect(oursRead.lookup(`theirs${i}`, L)).toBe(`t${i}`);
@@ -425,7 +435,7 @@ describe("lmdb with the C proxymap on the same file at the same time", () => {
         expect(ours.update!("shared", `o${i}`, W)).toBe(true);
         expect((await cWrite.update("shared", `t${i}`)).status).toBe("0");
         expect(ours.lookup("shared", L)).toBe(`t${i}`);
-        expect(await cRead.lookup("shared")).toEqual({ status: "0", value: `t${i}` });
+        expect(await cRead.lookup("shared")).toMatchObject({ status: "0", value: `t${i}` });
       }
       ours.close!();
       oursRead.close!();
@@ -443,7 +453,7 @@ describe("lmdb duplicates", () => {
   test("without DUP_REPLACE an existing key is kept: DUP_IGNORE silent, DUP_WARN warns, neither is CONFIG", () => {
     const { dir, file } = build("k old\n");
     try {
-      const t = lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table;
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table);
       expect(t.update!("k", "new", DictFlag.DUP_IGNORE)).toBe(false);
       expect(t.update!("k", "new", DictFlag.DUP_WARN)).toBe(false);
       expect(() => t.update!("k", "new", 0)).toThrow(/duplicate entry: "k"/);

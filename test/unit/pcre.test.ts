@@ -26,7 +26,8 @@ import {
   pcre2Missing,
   usePcre2Library,
 } from "../../src/sys/pcre2";
-import { pcre, pcreEngine } from "../../src/tables/pcre";
+import { INLINE_MATCH_LIMIT, inlineMatchLimit, pcre, pcreEngine } from "../../src/tables/pcre";
+import { patternPool } from "../../src/tables/pattern/regexRules";
 import type { Table } from "../../src/tables/table";
 import { DictFlag, Status } from "../../src/protocol/constants";
 import { closeAllDicts, dictGet, openDict } from "../../src/tables/dict";
@@ -125,7 +126,7 @@ describe("pcre table", () => {
     try {
       const { logs } = await logged(async () => {
         const d = await openDict(`pcre:${file}`, false, 0);
-        expect(await dictGet(d, "a", 0)).toEqual({ status: Status.CONFIG, value: "" });
+        expect(await dictGet(d, "a", 0)).toMatchObject({ status: Status.CONFIG, value: "" });
         await closeAllDicts();
       });
       expect(logs.length).toBe(2);
@@ -138,5 +139,53 @@ describe("pcre table", () => {
     }
     // And the library is back.
     expect(pcre2Missing()).toBeUndefined();
+  });
+});
+
+describe("pcre: where a walk runs", () => {
+  function table(text: string): { t: Table; done: () => void } {
+    requirePcre2();
+    const dir = mkdtempSync(join(tmpdir(), "pcre-"));
+    const file = join(dir, "t");
+    writeFileSync(file, text);
+    const t = pcre.open({ type: "pcre", name: file, write: false, flags: 0 }, {} as never) as Table;
+    return { t, done: () => (t.close?.(), rmSync(dir, { recursive: true, force: true })) };
+  }
+
+  test("the main thread's match limit: 10,000 on short keys, less on longer ones (about 200,000 steps a match)", () => {
+    expect(inlineMatchLimit(0)).toBe(INLINE_MATCH_LIMIT);
+    expect(inlineMatchLimit(20)).toBe(10_000);
+    expect(inlineMatchLimit(40)).toBe(5_000);
+    expect(inlineMatchLimit(256)).toBe(700);
+    for (let n = 1; n <= 256; n++) expect(n * inlineMatchLimit(n)).toBeLessThanOrEqual(200_000);
+  });
+
+  test("ordinary patterns on short keys: answered at once on the main thread, no worker call", () => {
+    const { t, done } = table("/^(\\w+)@(example\\.com)$/ user=$1\n/^(.*)@(.*)\\.example\\.com$/ sub=$1/$2\n");
+    try {
+      const calls = patternPool.stats.calls;
+      expect(t.lookup("joe@example.com", 0)).toBe("user=joe");
+      expect(t.lookup("a.b.c@d.e.f.example.com", 0)).toBe("sub=a.b.c/d.e.f");
+      expect(t.lookup("x".repeat(200) + "@" + "y".repeat(40) + ".example.com", 0)).toBe(`sub=${"x".repeat(200)}/${"y".repeat(40)}`);
+      expect(patternPool.stats.calls).toBe(calls);
+    } finally {
+      done();
+    }
+  });
+
+  test("a match that reaches the main thread's limit runs again in a worker: the reference's warning and answer", async () => {
+    const { t, done } = table("/^(a+)+$/ never\n/^(a+)b$/ run=$1\n");
+    try {
+      const key = "a".repeat(25) + "b";
+      const { value, logs } = await logged(async () => {
+        const r = t.lookup(key, 0);
+        expect(r).toBeInstanceOf(Promise);
+        return r;
+      });
+      expect(value).toBe(`run=${"a".repeat(25)}`);
+      expect(logs).toEqual([expect.stringMatching(/^warning: pcre map .*, line 1: match limit exceeded$/)]);
+    } finally {
+      done();
+    }
   });
 });

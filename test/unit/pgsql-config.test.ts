@@ -50,7 +50,7 @@ const BASE = { dbname: "db", query: "SELECT v FROM t WHERE k='%s'" };
 
 function configError(values: Record<string, string>, gen = G37): string {
   try {
-    parsePgsqlConfig(parser(values), gen);
+    parsePgsqlConfig(parser(values), gen, NO_CTX);
   } catch (e) {
     expect(e).toBeInstanceOf(TableError);
     expect((e as TableError).kind).toBe("config");
@@ -61,7 +61,7 @@ function configError(values: Record<string, string>, gen = G37): string {
 
 describe("fields by generation", () => {
   test("3.7 defaults: LATIN1, localhost over TCP, 60 s intervals, ours", () => {
-    const c = parsePgsqlConfig(parser(BASE), G37);
+    const c = parsePgsqlConfig(parser(BASE), G37, NO_CTX);
     expect(c.encoding).toBe("LATIN1");
     expect(c.resultFormat).toBe("%s");
     expect(c.expansionLimit).toBe(0);
@@ -77,23 +77,23 @@ describe("fields by generation", () => {
   });
 
   test("3.7 ignores encoding, and retry/idle intervals it cannot read", () => {
-    const c = parsePgsqlConfig(parser({ ...BASE, encoding: "UTF8", retry_interval: "x", idle_interval: "5" }), G37);
+    const c = parsePgsqlConfig(parser({ ...BASE, encoding: "UTF8", retry_interval: "x", idle_interval: "5" }), G37, NO_CTX);
     expect(c.encoding).toBe("LATIN1");
     expect(c.retryMs).toBe(60_000);
     expect(c.idleMs).toBe(5_000);
   });
 
   test("3.8: encoding, default UTF8; a name PostgreSQL knows but we cannot emulate is CONFIG; an unknown one fails like the reference", () => {
-    expect(parsePgsqlConfig(parser(BASE), G38).encoding).toBe("UTF8");
-    expect(parsePgsqlConfig(parser({ ...BASE, encoding: "latin1" }), G38).encoding).toBe("LATIN1");
-    expect(parsePgsqlConfig(parser({ ...BASE, encoding: "ISO_8859_1" }), G38).encoding).toBe("LATIN1");
+    expect(parsePgsqlConfig(parser(BASE), G38, NO_CTX).encoding).toBe("UTF8");
+    expect(parsePgsqlConfig(parser({ ...BASE, encoding: "latin1" }), G38, NO_CTX).encoding).toBe("LATIN1");
+    expect(parsePgsqlConfig(parser({ ...BASE, encoding: "ISO_8859_1" }), G38, NO_CTX).encoding).toBe("LATIN1");
     expect(configError({ ...BASE, encoding: "WIN1252" }, G38)).toBe("pgsql:/etc/postfix/t.cf: client encoding WIN1252 is not supported by this proxymap (only UTF8 and LATIN1)");
-    expect(parsePgsqlConfig(parser({ ...BASE, encoding: "bogus" }), G38).badEncoding).toBe("bogus");
+    expect(parsePgsqlConfig(parser({ ...BASE, encoding: "bogus" }), G38, NO_CTX).badEncoding).toBe("bogus");
     expect(configError({ ...BASE, encoding: "" }, G38)).toBe("/etc/postfix/t.cf: bad string length 0 < 1: encoding = ");
   });
 
   test("3.9: retry_interval and idle_interval are checked", () => {
-    const c = parsePgsqlConfig(parser({ ...BASE, retry_interval: "7", idle_interval: "3" }), G39);
+    const c = parsePgsqlConfig(parser({ ...BASE, retry_interval: "7", idle_interval: "3" }), G39, NO_CTX);
     expect([c.retryMs, c.idleMs]).toEqual([7000, 3000]);
     expect(configError({ ...BASE, retry_interval: "x" }, G39)).toBe("/etc/postfix/t.cf: bad numerical configuration: retry_interval = x");
     expect(configError({ ...BASE, idle_interval: "0" }, G39)).toBe("/etc/postfix/t.cf: invalid idle_interval parameter value 0 < 1");
@@ -102,15 +102,15 @@ describe("fields by generation", () => {
   test("dbname: required up to 3.9; from 3.10 only for hosts that are not URIs (else the surrogate)", () => {
     expect(configError({ query: "SELECT 1" }, G37)).toBe("/etc/postfix/t.cf: bad string length 0 < 1: dbname = ");
     expect(configError({ query: "SELECT 1" }, G39)).toBe("/etc/postfix/t.cf: bad string length 0 < 1: dbname = ");
-    expect(parsePgsqlConfig(parser({ query: "SELECT 1" }), G310).surrogate).toBe("pgsql:/etc/postfix/t.cf host target 'localhost' requires dbname setting");
-    expect(parsePgsqlConfig(parser({ query: "SELECT 1", hosts: "postgresql://h/db unix:/run/pg inet:db1:5433" }), G310).surrogate).toBe("pgsql:/etc/postfix/t.cf host target 'db1' requires dbname setting");
-    expect(parsePgsqlConfig(parser({ query: "SELECT 1", hosts: "postgresql://h/db postgres://h2/db" }), G310).surrogate).toBeUndefined();
+    expect(parsePgsqlConfig(parser({ query: "SELECT 1" }), G310, NO_CTX).surrogate).toBe("pgsql:/etc/postfix/t.cf host target 'localhost' requires dbname setting");
+    expect(parsePgsqlConfig(parser({ query: "SELECT 1", hosts: "postgresql://h/db unix:/run/pg inet:db1:5433" }), G310, NO_CTX).surrogate).toBe("pgsql:/etc/postfix/t.cf host target 'db1' requires dbname setting");
+    expect(parsePgsqlConfig(parser({ query: "SELECT 1", hosts: "postgresql://h/db postgres://h2/db" }), G310, NO_CTX).surrogate).toBeUndefined();
   });
 
   test("URI hosts: 'postgresql:' up to 3.9, any scheme from 3.10", () => {
-    const h37 = parsePgsqlConfig(parser({ ...BASE, hosts: "postgresql://h1/d1 postgres://h2/d2" }), G37).hosts;
+    const h37 = parsePgsqlConfig(parser({ ...BASE, hosts: "postgresql://h1/d1 postgres://h2/d2" }), G37, NO_CTX).hosts;
     expect(h37.map((h) => [h.rank, h.error])).toEqual([[2, undefined], [1, "invalid integer value \"//h2/d2\" for connection option \"port\"\n"]]);
-    const h310 = parsePgsqlConfig(parser({ ...BASE, hosts: "postgresql://h1/d1 postgres://h2/d2 foo://x" }), G310).hosts;
+    const h310 = parsePgsqlConfig(parser({ ...BASE, hosts: "postgresql://h1/d1 postgres://h2/d2 foo://x" }), G310, NO_CTX).hosts;
     expect(h310.map((h) => [h.rank, h.error])).toEqual([[2, undefined], [2, undefined], [2, 'missing "=" after "foo://x" in connection info string\n']]);
     expect(h310[1].targets[0]).toMatchObject({ host: "h2", dbname: "d2" });
     expect(validUriScheme("a+b-c://x")).toBe(true);
@@ -119,8 +119,8 @@ describe("fields by generation", () => {
   });
 
   test("query: given, or select_function, or the legacy fields (the reference's words when one is missing)", () => {
-    expect(parsePgsqlConfig(parser({ dbname: "d", select_function: "fn" }), G37).query).toBe("SELECT fn('%s')");
-    expect(parsePgsqlConfig(parser({ dbname: "d", table: "t", select_field: "a", where_field: "b", additional_conditions: "AND c" }), G37).query).toBe("SELECT a FROM t WHERE b='%s' AND c");
+    expect(parsePgsqlConfig(parser({ dbname: "d", select_function: "fn" }), G37, NO_CTX).query).toBe("SELECT fn('%s')");
+    expect(parsePgsqlConfig(parser({ dbname: "d", table: "t", select_field: "a", where_field: "b", additional_conditions: "AND c" }), G37, NO_CTX).query).toBe("SELECT a FROM t WHERE b='%s' AND c");
     expect(configError({ dbname: "d", select_field: "a", where_field: "b" })).toBe("/etc/postfix/t.cf: bad string length 0 < 1: table = ");
     expect(configError({ ...BASE, query: "SELECT '%z'" })).toBe("db_common_parse: /etc/postfix/t.cf: Invalid query template: SELECT '%z'");
     expect(configError({ ...BASE, result_format: "%x" })).toBe("db_common_parse: /etc/postfix/t.cf: Invalid result template: %x");

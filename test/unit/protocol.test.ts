@@ -10,12 +10,12 @@ import { scanRequest, type ScanResult } from "../../src/protocol/scan";
 
 const bytes = (s: string) => Buffer.from(s, "latin1");
 
-function scanAll(input: string): ScanResult[] {
+function scanAll(input: string, installed: "classic" | "instance" | "either" = "classic"): ScanResult[] {
   const buf = bytes(input);
   const r = new TokenReader(buf, 0, buf.length);
   const out: ScanResult[] = [];
   while (r.pos < buf.length) {
-    const res = scanRequest(r, "proxymap socket", "classic");
+    const res = scanRequest(r, "proxymap socket", installed);
     if (!res) break;
     out.push(res);
   }
@@ -77,14 +77,19 @@ describe("scanRequest", () => {
     expect(r.warnings).toEqual([]);
   });
 
-  test("3.11 lookup shape is recognised by instance_flags", () => {
-    const [r] = scanAll("request\0lookup\0table\0static:x\0instance_flags\0" + "16\0flags\0" + "64\0key\0k\0\0");
+  test("no installed version: the 3.11 lookup shape is recognised by instance_flags", () => {
+    const [r] = scanAll("request\0lookup\0table\0static:x\0instance_flags\0" + "16\0flags\0" + "64\0key\0k\0\0", "either");
     expect(r.scanned).toMatchObject({ op: "lookup", gen: "instance", instFlags: 16, flags: 64, key: "k" });
   });
 
-  test("3.11 open has only instance_flags", () => {
-    const [r] = scanAll("request\0open\0table\0static:x\0instance_flags\0" + "0\0\0");
+  test("no installed version: the 3.11 open has only instance_flags", () => {
+    const [r] = scanAll("request\0open\0table\0static:x\0instance_flags\0" + "0\0\0", "either");
     expect(r.scanned).toMatchObject({ op: "open", gen: "instance", instFlags: 0 });
+  });
+
+  test("a 3.10-or-older installation reads a 3.11-shaped request as its proxymap does: BAD, classic shape", () => {
+    const [r] = scanAll("request\0lookup\0table\0static:x\0instance_flags\0" + "16\0flags\0" + "64\0key\0k\0\0");
+    expect(r.scanned).toMatchObject({ op: "bad", request: "lookup", gen: "classic" });
   });
 
   test("first attribute not request: no reply, only the name consumed", () => {
@@ -143,5 +148,57 @@ describe("scanRequest", () => {
     }
     const buf = bytes(whole);
     expect(scanRequest(new TokenReader(buf, 0, buf.length), "s", "classic")?.scanned.op).toBe("update");
+  });
+});
+
+/**
+ * Under a 3.11+ installation the scanner reads every request as the 3.12
+ * proxymap does (issue 11, defect 3): only the 3.11 shape exists, and every
+ * malformed request is BAD in that shape. Warnings and replies checked
+ * against the 3.12 C proxymap in test/diff/postfix312.test.ts.
+ */
+describe("scanRequest under a 3.11+ installation", () => {
+  const scan = (s: string) => scanAll(s, "instance");
+
+  test("a 3.11 lookup is read as before", () => {
+    const [r] = scan("request\0lookup\0table\0static:x\0instance_flags\0" + "16\0flags\0" + "64\0key\0k\0\0");
+    expect(r.scanned).toMatchObject({ op: "lookup", gen: "instance", instFlags: 16, flags: 64, key: "k" });
+    expect(r.warnings).toEqual([]);
+  });
+
+  test("request=lookup table= (nothing more) is BAD in the 3.11 shape", () => {
+    const [r] = scan("request\0lookup\0table\0\0\0");
+    expect(r.scanned).toEqual({ op: "bad", request: "lookup", gen: "instance" });
+    expect(r.warnings).toEqual(["missing attribute instance_flags in input from proxymap socket"]);
+  });
+
+  test("a classic-shaped lookup is BAD in the 3.11 shape", () => {
+    const [r] = scan("request\0lookup\0table\0static:x\0flags\0" + "0\0key\0k\0\0");
+    expect(r.scanned).toEqual({ op: "bad", request: "lookup", gen: "instance" });
+    expect(r.warnings).toEqual(["unexpected attribute flags from proxymap socket (expecting: instance_flags)"]);
+  });
+
+  test("a classic-shaped open is BAD in the 3.11 shape", () => {
+    const [r] = scan("request\0open\0table\0static:x\0flags\0" + "0\0\0");
+    expect(r.scanned).toEqual({ op: "bad", request: "open", gen: "instance" });
+  });
+
+  test("attributes in the wrong order are BAD in the 3.11 shape", () => {
+    const [r] = scan("request\0lookup\0table\0static:x\0flags\0" + "0\0instance_flags\0" + "0\0key\0k\0\0");
+    expect(r.scanned).toEqual({ op: "bad", request: "lookup", gen: "instance" });
+    const [s] = scan("request\0sequence\0instance_flags\0" + "0\0table\0static:x\0flags\0" + "0\0function\0" + "0\0\0");
+    expect(s.scanned).toEqual({ op: "bad", request: "sequence", gen: "instance" });
+    expect(s.warnings).toEqual(["unexpected attribute instance_flags from proxymap socket (expecting: table)"]);
+  });
+
+  test("a request cut short at end of input is BAD in the 3.11 shape", () => {
+    const buf = bytes("request\0update\0table\0a:b\0");
+    const r = scanRequest(new TokenReader(buf, 0, buf.length, true), "s", "instance");
+    expect(r?.scanned).toEqual({ op: "bad", request: "update", gen: "instance" });
+  });
+
+  test("under an older installation, the same requests keep their classic answers", () => {
+    expect(scanAll("request\0lookup\0table\0\0\0")[0].scanned).toEqual({ op: "bad", request: "lookup", gen: "classic" });
+    expect(scanAll("request\0lookup\0table\0static:x\0flags\0" + "0\0key\0k\0\0")[0].scanned).toMatchObject({ op: "lookup", gen: "classic" });
   });
 });

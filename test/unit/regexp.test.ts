@@ -16,7 +16,8 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { atoi, expandReplacement, parseReplacement, prescanReplacement } from "../../src/tables/pattern/macParse";
 import { PosixRegex, REG_EXTENDED, REG_ICASE, REG_NEWLINE, REG_NOSUB } from "../../src/sys/regex";
-import { regexp } from "../../src/tables/regexp";
+import { hasBackReference, regexp } from "../../src/tables/regexp";
+import { INLINE_BUDGET_MS, INLINE_MAX_KEY, patternPool } from "../../src/tables/pattern/regexRules";
 import type { Table } from "../../src/tables/table";
 import { DictFlag } from "../../src/protocol/constants";
 import { setLogSinks } from "../../src/log/msg";
@@ -196,6 +197,74 @@ describe("regexp table", () => {
       const file = (table as unknown as { name: string }).name;
       writeFileSync(file, "/a/ changed and longer\n");
       expect(table.changed?.()).toBe(true);
+    } finally {
+      done();
+    }
+  });
+});
+
+describe("where a walk runs (main thread while bounded, else a worker thread)", () => {
+  test("short keys, no back-references: answered at once on the main thread, no worker call", () => {
+    const { table, done } = openText("/^(a|b)x$/ m=$1\n/^q/ q\n");
+    try {
+      const calls = patternPool.stats.calls;
+      expect(table.lookup("ax", 0)).toBe("m=a");
+      expect(table.lookup("qq", 0)).toBe("q");
+      expect(table.lookup("zz", 0)).toBeUndefined();
+      expect(patternPool.stats.calls).toBe(calls);
+    } finally {
+      done();
+    }
+  });
+
+  test("a back-reference: the walk goes on in a worker from that rule; the rules before it answer at once", async () => {
+    const { table, done } = openText("/^first$/ one\n/^(ab)\\1$/ twin=$1\n/^z/ z\n");
+    try {
+      expect(hasBackReference("^(ab)\\1$")).toBe(true);
+      expect(hasBackReference("^a\\\\1$")).toBe(false); // an escaped backslash, then "1"
+      expect(table.lookup("first", 0)).toBe("one");
+      const calls = patternPool.stats.calls;
+      const twin = table.lookup("abab", 0);
+      expect(twin).toBeInstanceOf(Promise);
+      expect(await twin).toBe("twin=ab");
+      expect(await table.lookup("zz", 0)).toBe("z");
+      expect(patternPool.stats.calls).toBe(calls + 2);
+    } finally {
+      done();
+    }
+  });
+
+  test(`a key longer than ${INLINE_MAX_KEY} bytes: the walk runs in a worker, same answer`, async () => {
+    const { table, done } = openText("/^(x+)(y*)$/ x=$2\n");
+    try {
+      const short = "x".repeat(INLINE_MAX_KEY - 2) + "yy";
+      const long = "x".repeat(INLINE_MAX_KEY) + "yy";
+      expect(table.lookup(short, 0)).toBe("x=yy");
+      const r = table.lookup(long, 0);
+      expect(r).toBeInstanceOf(Promise);
+      expect(await r).toBe("x=yy");
+    } finally {
+      done();
+    }
+  });
+
+  test(`a walk that uses up ${INLINE_BUDGET_MS} ms of the main thread goes on in a worker`, async () => {
+    // Each rule scans the whole key from every position (quadratic): about
+    // 0.05-0.1 ms a rule at 256 bytes, so 3,000 rules take far longer.
+    const rules = Array.from({ length: 3000 }, (_, i) => `/a[^x]*y${i}/ r${i}\n`).join("") + "/^(a+)$/ all\n";
+    const { table, done } = openText(rules);
+    try {
+      // The first walk that goes to a worker also sends it the table's rules
+      // (about 5 us a rule, once per table and worker): not measured here.
+      expect(await table.lookup("a".repeat(INLINE_MAX_KEY), 0)).toBe("all");
+      const calls = patternPool.stats.calls;
+      const t0 = performance.now();
+      const r = table.lookup("a".repeat(INLINE_MAX_KEY), 0);
+      const onMain = performance.now() - t0;
+      expect(r).toBeInstanceOf(Promise);
+      expect(onMain).toBeLessThan(INLINE_BUDGET_MS + 5);
+      expect(await r).toBe("all");
+      expect(patternPool.stats.calls).toBe(calls + 1);
     } finally {
       done();
     }

@@ -23,7 +23,7 @@ function echoHandler(maxRequestSize = 1 << 20) {
   let async = 0;
   const handler: RequestHandler = {
     streamName: "test socket",
-    fallbackGen: "classic",
+    installedGen: "either",
     maxRequestSize,
     onAsync: (d) => {
       async += d;

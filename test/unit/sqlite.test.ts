@@ -170,28 +170,28 @@ describe("sqlite against the C proxymap", () => {
 });
 
 describe("sqlite driver", () => {
-  test("a name without '/' takes NAME_dbpath, NAME_query, ... from main.cf", () => {
+  test("a name without '/' takes NAME_dbpath, NAME_query, ... from main.cf", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sqlitetest-"));
     try {
       writeFileSync(join(dir, "db.sqlite"), Buffer.from(dbBytes(ROWS), "latin1"));
       const values: Record<string, string> = { mydb_dbpath: join(dir, "db.sqlite"), mydb_query: "SELECT v FROM aliases WHERE k='%s'", mydb_result_format: "[%s]" };
       setTableMainConfig({ get: (n: string) => values[n] ?? "", has: (n: string) => n in values, expand: (s: string) => s, raw: (n: string) => values[n], configDir: "/etc/postfix", installedVersion: "3.7.11", defaultsSource: "builtin" } as MainConfig);
-      const t = sqlite.open({ type: "sqlite", name: "mydb", write: false, flags: 0 }) as Table;
-      expect(t.lookup("multi@example.com", 0)).toBe("[one],[two],[three]");
+      const t = (await sqlite.open({ type: "sqlite", name: "mydb", write: false, flags: 0 }, {} as never)) as Table;
+      expect(await t.lookup("multi@example.com", 0)).toBe("[one],[two],[three]");
       t.close!();
       delete values.mydb_dbpath;
-      expect(() => sqlite.open({ type: "sqlite", name: "mydb", write: false, flags: 0 })).toThrow(/bad string length 0 < 1: mydb_dbpath = $/);
+      expect(() => sqlite.open({ type: "sqlite", name: "mydb", write: false, flags: 0 }, {} as never)).toThrow(/bad string length 0 < 1: mydb_dbpath = $/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  test("opens read-only and never creates the database", () => {
+  test("opens read-only and never creates the database", async () => {
     const dir = mkdtempSync(join(tmpdir(), "sqlitetest-"));
     try {
       const cf = join(dir, "t.cf");
       writeFileSync(cf, `dbpath = ${dir}/absent.sqlite\nquery = SELECT 1\n`);
-      expect(() => sqlite.open({ type: "sqlite", name: cf, write: false, flags: 0 })).toThrow(/Can't open database/);
+      expect(async () => await sqlite.open({ type: "sqlite", name: cf, write: false, flags: 0 }, {} as never)).toThrow(/Can't open database/);
       expect(existsSync(join(dir, "absent.sqlite"))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });

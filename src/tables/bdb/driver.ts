@@ -38,12 +38,13 @@
 import { closeSync, fstatSync, openSync, statSync, constants as fsc } from "node:fs";
 import { DictFlag } from "../../protocol/constants";
 import { msg } from "../../log/msg";
-import { TableError, type OpenArgs, type Table, type TableType } from "../table";
+import { TableError, settledIf, type Maybe, type OpenArgs, type Out, type Table, type TableType } from "../table";
 import { lowercaseAscii } from "../utf8";
 import { cString } from "../strings";
 import { BdbHandle, BdbCallError, type BdbType } from "./handle";
 import { BdbUnavailable, dbStrerror, libdb, takeDbMessages } from "./lib";
-import { LOCK_WAIT_LIMIT_MS, LockError, LockQueue, LockTimeout, lockNow, tryLock, type LockMode } from "./lock";
+import { LOCK_WAIT_LIMIT_MS, LockError, LockTimeout, flockQueue, lockNow, tryLock, type LockMode } from "./lock";
+import type { LockQueue } from "../lockQueue";
 import { DB_CONST } from "./offsets.generated";
 import { strerror } from "../../sys/nss";
 import { errnoText } from "../errno";
@@ -70,12 +71,12 @@ function sameContents(a: FileId, b: FileId): boolean {
 }
 
 /** One queue per file (device and inode), shared by every table on it in this process. */
-const queues = new Map<string, LockQueue>();
+const queues = new Map<string, LockQueue<LockMode>>();
 
-function queueFor(id: FileId): LockQueue {
+function queueFor(id: FileId): LockQueue<LockMode> {
   const k = `${id.dev}:${id.ino}`;
   let q = queues.get(k);
-  if (!q) queues.set(k, (q = new LockQueue()));
+  if (!q) queues.set(k, (q = flockQueue()));
   return q;
 }
 
@@ -100,7 +101,7 @@ export class BdbTable implements Table {
   private id: FileId | undefined;
   /** Our own descriptor of the file for flock(), so locks outlive a handle re-open. */
   private lockFd = -1;
-  private queue: LockQueue | undefined;
+  private queue: LockQueue<LockMode> | undefined;
   private readonly dbPath: string;
   /**
    * The reference's dict->name: NAME.db, which its DEBUG and UTF-8 lines
@@ -127,10 +128,11 @@ export class BdbTable implements Table {
   // ------------------------------------------------------------ opening
 
   /**
-   * Open (or re-open) the handle; throws TableError. With wait false, a
-   * file locked by someone else throws FileBusy instead of waiting.
+   * Open (or re-open) the handle; throws TableError. A file locked by
+   * someone else (when the request asks for locking and we do not hold the
+   * lock already) throws FileBusy: openWhenFree() waits without blocking.
    */
-  openFile(requestFlags: number, wait = true): void {
+  openFile(requestFlags: number): void {
     const path = this.dbPath;
     // With LOCK, hold a shared lock while Berkeley DB reads the file's meta data.
     let tmpFd = -1;
@@ -144,8 +146,7 @@ export class BdbTable implements Table {
       }
       if (tmpFd >= 0) {
         try {
-          if (!wait && !tryLock(tmpFd, "shared")) throw new FileBusy();
-          if (wait && !waitLockSync(tmpFd, "shared")) throw new TableError("retry", `shared-lock database ${path} for open: timed out`);
+          if (!tryLock(tmpFd, "shared")) throw new FileBusy();
         } catch (e) {
           closeSync(tmpFd);
           if (e instanceof TableError || e instanceof FileBusy) throw e;
@@ -239,11 +240,19 @@ export class BdbTable implements Table {
     // same descriptor would give the persistent lock away.
     const useLock = (requestFlags & DictFlag.LOCK) !== 0 && !this.openLocked;
     if (!this.queue) {
-      // No file yet (a failed open): open it now, outside any lock queue.
+      // No file yet (a failed open): open it now, outside any lock queue,
+      // waiting (without blocking) while another process holds it.
+      let opened: void | Promise<void>;
       try {
-        this.ready(requestFlags);
+        opened = openWhenFree(this, requestFlags);
       } catch (e) {
         throw asTableError(e, this.dbPath);
+      }
+      if (opened instanceof Promise) {
+        return opened.then(
+          () => this.locked(requestFlags, mode, op),
+          (e) => Promise.reject(asTableError(e, this.dbPath)),
+        );
       }
     }
     const run = () => {
@@ -274,42 +283,37 @@ export class BdbTable implements Table {
 
   // ------------------------------------------------------------ operations
 
-  lookup(key: string, flags: number): string | undefined | Promise<string | undefined> {
+  /** A hit with TRY1NULL (key + NUL) or TRY0NULL (bare key) fixes the convention in the call's flags. */
+  lookup(key: string, flags: number): Maybe<Out<string | undefined>> {
     if (flags & DictFlag.FOLD_FIX) key = lowercaseAscii(key);
     const k = bytes(cString(key));
     const len = k.length - 1;
-    return this.locked(flags, "shared", () => {
+    return this.locked(flags, "shared", (): Out<string | undefined> => {
       const h = this.ready(flags);
-      if (this.flags & DictFlag.TRY1NULL) {
+      if (flags & DictFlag.TRY1NULL) {
         const rc = h.get(k, len + 1);
-        if (rc === 0) {
-          this.flags &= ~DictFlag.TRY0NULL;
-          return cString(h.value());
-        }
+        if (rc === 0) return settledIf(cString(h.value()), flags, flags & ~DictFlag.TRY0NULL);
         if (isFatal(rc)) this.fail(rc, `error reading ${this.dbPath}`);
       }
-      if (this.flags & DictFlag.TRY0NULL) {
+      if (flags & DictFlag.TRY0NULL) {
         const rc = h.get(k, len);
-        if (rc === 0) {
-          this.flags &= ~DictFlag.TRY1NULL;
-          return cString(h.value());
-        }
+        if (rc === 0) return settledIf(cString(h.value()), flags, flags & ~DictFlag.TRY1NULL);
         if (isFatal(rc)) this.fail(rc, `error reading ${this.dbPath}`);
       }
       return undefined;
     });
   }
 
-  update(key: string, value: string, flags: number): boolean | Promise<boolean> {
+  update(key: string, value: string, flags: number): Maybe<Out<boolean>> {
     if (flags & DictFlag.FOLD_FIX) key = lowercaseAscii(key);
     key = cString(key);
     const k = bytes(key);
     const v = bytes(cString(value));
-    return this.locked(flags, "exclusive", () => {
+    return this.locked(flags, "exclusive", (): Out<boolean> => {
       const h = this.ready(flags);
       // Undecided: Postfix on Linux stores the NUL byte.
-      if ((this.flags & TRY_BOTH) === TRY_BOTH) this.flags &= ~DictFlag.TRY0NULL;
-      const extra = this.flags & DictFlag.TRY1NULL ? 1 : 0;
+      const after = (flags & TRY_BOTH) === TRY_BOTH ? flags & ~DictFlag.TRY0NULL : flags;
+      const extra = after & DictFlag.TRY1NULL ? 1 : 0;
       const rc = h.put(k, k.length - 1 + extra, v, v.length - 1 + extra, (flags & DictFlag.DUP_REPLACE) === 0);
       if (isFatal(rc)) this.fail(rc, `error writing ${this.dbPath}`);
       const stored = rc === 0;
@@ -324,29 +328,30 @@ export class BdbTable implements Table {
         }
       }
       if (flags & DictFlag.SYNC_UPDATE) this.sync(h);
-      return stored;
+      return settledIf(stored, flags, after);
     });
   }
 
-  delete(key: string, flags: number): boolean | Promise<boolean> {
+  delete(key: string, flags: number): Maybe<Out<boolean>> {
     if (flags & DictFlag.FOLD_FIX) key = lowercaseAscii(key);
     const k = bytes(cString(key));
     const len = k.length - 1;
-    return this.locked(flags, "exclusive", () => {
+    return this.locked(flags, "exclusive", (): Out<boolean> => {
       const h = this.ready(flags);
       let rc = DB_CONST.DB_NOTFOUND as number;
-      if (this.flags & DictFlag.TRY1NULL) {
+      let after = flags;
+      if (flags & DictFlag.TRY1NULL) {
         rc = h.del(k, len + 1);
         if (isFatal(rc)) this.fail(rc, `error deleting from ${this.dbPath}`);
-        if (rc === 0) this.flags &= ~DictFlag.TRY0NULL;
+        if (rc === 0) after = flags & ~DictFlag.TRY0NULL;
       }
-      if (rc !== 0 && this.flags & DictFlag.TRY0NULL) {
+      if (rc !== 0 && flags & DictFlag.TRY0NULL) {
         rc = h.del(k, len);
         if (isFatal(rc)) this.fail(rc, `error deleting from ${this.dbPath}`);
-        if (rc === 0) this.flags &= ~DictFlag.TRY1NULL;
+        if (rc === 0) after = flags & ~DictFlag.TRY1NULL;
       }
       if (flags & DictFlag.SYNC_UPDATE) this.sync(h);
-      return rc === 0;
+      return settledIf(rc === 0, flags, after);
     });
   }
 
@@ -422,18 +427,33 @@ function lockErrText(e: unknown): string {
 class FileBusy extends Error {}
 
 /**
- * Wait (blocking, bounded) for a lock during a re-open outside the request
- * lock; the first open waits without blocking (bdbTableType).
+ * Open t's file now, or (when another process holds it: a postmap rebuild)
+ * on a timer until it is free, without stopping the other tables of this
+ * process; TableError after LOCK_WAIT_LIMIT_MS.
  */
-function waitLockSync(fd: number, mode: LockMode): boolean {
-  const start = Date.now();
-  let delay = 1;
-  while (!tryLock(fd, mode)) {
-    if (Date.now() - start > LOCK_WAIT_LIMIT_MS) return false;
-    Bun.sleepSync(delay);
-    delay = Math.min(delay * 2, 50);
-  }
-  return true;
+function openWhenFree(t: BdbTable, flags: number): void | Promise<void> {
+  const attempt = (): boolean => {
+    try {
+      t.openFile(flags);
+    } catch (e) {
+      if (e instanceof FileBusy) return false;
+      throw e;
+    }
+    return true;
+  };
+  if (attempt()) return;
+  return (async () => {
+    const start = Date.now();
+    let delay = 1;
+    for (;;) {
+      await Bun.sleep(delay);
+      if (attempt()) return;
+      if (Date.now() - start > LOCK_WAIT_LIMIT_MS) {
+        throw new TableError("retry", `shared-lock database ${t.name}.db for open: timed out after waiting for another process`);
+      }
+      delay = Math.min(delay * 2, 50);
+    }
+  })();
 }
 
 function asTableError(e: unknown, path: string): TableError {
@@ -454,31 +474,10 @@ export function bdbTableType(type: BdbType): TableType {
         throw new TableError("config", `${type}:${args.name}: ${e instanceof Error ? e.message : String(e)}`);
       }
       const t = new BdbTable(type, args.name, args.write, args.flags);
-      const attempt = (): boolean => {
-        try {
-          t.openFile(args.flags, false);
-        } catch (e) {
-          if (e instanceof FileBusy) return false;
-          throw e;
-        }
-        t.checkAge(args.flags);
-        return true;
-      };
-      if (attempt()) return t;
-      // Another process holds the file (a postmap rebuild): wait without
-      // stopping the other tables of this process.
-      return (async () => {
-        const start = Date.now();
-        let delay = 1;
-        for (;;) {
-          await Bun.sleep(delay);
-          if (attempt()) return t;
-          if (Date.now() - start > LOCK_WAIT_LIMIT_MS) {
-            throw new TableError("retry", `shared-lock database ${args.name}.db for open: timed out after waiting for another process`);
-          }
-          delay = Math.min(delay * 2, 50);
-        }
-      })();
+      const opened = openWhenFree(t, args.flags);
+      if (opened instanceof Promise) return opened.then(() => (t.checkAge(args.flags), t));
+      t.checkAge(args.flags);
+      return t;
     },
   };
 }

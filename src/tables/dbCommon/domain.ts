@@ -2,17 +2,16 @@
  * dbCommon/domain.ts - the `domain` setting of SQL tables: a Postfix
  * string list (util/match_list.c with match_string) deciding which keys
  * are worth a query (global/db_common.c db_common_check_domain()), shared
- * by the mysql, pgsql and sqlite drivers.
+ * by the mysql and sqlite drivers.
  *
  * List items are separated by commas and blanks, "{...}" kept together;
  * "!item" negates; "/file/name" stands for the file's words (lines that
  * start with '#' skipped; an unreadable file is logged as an error and
  * becomes a "non-existent:/file/name" pattern whose every use fails with a
  * temporary error); "type:table" matches when the domain is a key of that
- * table (opened read-only with the reference's flags lock,utf8_request,
- * through the OpenContext the driver was opened with); anything else is a
- * literal, compared after case folding. The first item that matches
- * decides.
+ * table (opened read-only through the OpenContext, registered under its
+ * name as match_list does, with the reference's flags lock,utf8_request); anything else is a literal, compared after
+ * case folding. The first item that matches decides.
  *
  * A key is eligible when it has an '@' with a non-empty local part before
  * it and its domain (after the last '@') matches. The check is synchronous
@@ -34,7 +33,7 @@ import { msg } from "../../log/msg";
 import { DictFlag, Status } from "../../protocol/constants";
 import { errnoText } from "../errno";
 import { CHARS_COMMA_SP, tokensQ } from "../strings";
-import { TableError, type OpenContext, type OpResult } from "../table";
+import { TableError, type Maybe, type OpenContext, type OpenedTable } from "../table";
 import { casefold } from "../utf8";
 
 const DICT_FLAGS = DictFlag.LOCK | DictFlag.UTF8_REQUEST;
@@ -46,25 +45,35 @@ export type DomainCheck = "match" | "nomatch" | "retry" | "config";
 
 type Pattern =
   | { kind: "literal"; negate: boolean; text: string }
-  | { kind: "table"; negate: boolean; table: string }
+  | { kind: "table"; negate: boolean; table: string; opened?: Maybe<OpenedTable> }
   | { kind: "nofile"; negate: boolean; path: string; reason: string };
 
 export class DomainList {
   private constructor(
     private readonly pname: string,
     private readonly patterns: Pattern[],
-    private readonly ctx: OpenContext | undefined,
+    private readonly ctx: OpenContext,
   ) {}
 
   /**
-   * string_list_init(): parse the `domain` value of table NAME. A driver
-   * passes the OpenContext its open() received: type:table items are
-   * opened through it (without one, such an item is a lookup problem).
+   * string_list_init(): parse the `domain` value of table NAME. Its
+   * type:table items are opened through ctx on first use.
    */
-  static parse(pname: string, value: string, ctx?: OpenContext): DomainList {
+  static parse(pname: string, value: string, ctx: OpenContext): DomainList {
     const patterns: Pattern[] = [];
     parseInto(pname, value, true, patterns);
     return new DomainList(pname, patterns, ctx);
+  }
+
+  /** The owning table closes: let go of the tables opened for the list. */
+  close(): void {
+    for (const p of this.patterns) {
+      if (p.kind !== "table" || p.opened === undefined) continue;
+      const opened = p.opened;
+      p.opened = undefined;
+      if (opened instanceof Promise) opened.then((t) => t.release(), () => undefined);
+      else opened.release();
+    }
   }
 
   /** db_common_check_domain() for a lookup key. */
@@ -88,20 +97,17 @@ export class DomainList {
         msg.warn(`${this.pname}: ${NOFILE}:${p.path}: table lookup problem`);
         return "retry";
       }
-      return this.matchTable(p.table, match, domain, i);
+      return this.matchTable(p, match, domain, i);
     }
     return "nomatch";
   }
 
-  private async matchTable(table: string, match: boolean, domain: string, index: number): Promise<DomainCheck> {
-    let r: OpResult = { status: Status.RETRY, value: "", flags: 0 };
-    if (this.ctx) {
-      const t = await this.ctx.openTable(table, DICT_FLAGS);
-      r = await t.lookup(domain, DICT_FLAGS);
-    }
+  private async matchTable(p: Pattern & { kind: "table" }, match: boolean, domain: string, index: number): Promise<DomainCheck> {
+    p.opened ??= this.ctx.openTable(p.table, DICT_FLAGS);
+    const r = await (await p.opened).lookup(domain);
     if (r.status === Status.OK) return match ? "match" : "nomatch";
     if (r.status !== Status.NOKEY) {
-      msg.warn(`${this.pname}: ${table}: table lookup problem`);
+      msg.warn(`${this.pname}: ${p.table}: table lookup problem`);
       return r.status === Status.CONFIG ? "config" : "retry";
     }
     return this.matchFrom(domain, index + 1);

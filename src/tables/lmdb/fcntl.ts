@@ -1,10 +1,14 @@
 /**
  * lmdb/fcntl.ts - the file-descriptor calls the lmdb driver needs and
  * Bun does not offer, through bun:ffi on the C library:
- *  - fcntl(F_SETLKW) whole-file read/write locks, as Postfix's
+ *  - fcntl() whole-file read/write locks, as Postfix's
  *    myflock(MYFLOCK_STYLE_FCNTL) takes them on an lmdb database file, so
  *    that our readers and writers coordinate with postmap, postalias and
- *    the C daemons exactly as theirs do;
+ *    the C daemons exactly as theirs do. Only the non-waiting F_SETLK is
+ *    used: where Postfix waits in F_SETLKW (for as long as a `postmap
+ *    lmdb:FILE` rebuild holds the write lock), the lmdb driver waits in
+ *    ../lockQueue.ts on a timer, so the event loop keeps serving the other
+ *    clients;
  *  - dup/dup2/open/close, to keep the lmdb addon's one-line stderr notice
  *    about MDB_NOLOCK out of our standard error (lmdb/noLock.ts).
  *
@@ -15,7 +19,7 @@
  */
 import { dlopen, read } from "bun:ffi";
 
-const F_SETLKW = 7;
+const F_SETLK = 6;
 export const LOCK_SHARED = 0; // F_RDLCK
 export const LOCK_EXCLUSIVE = 1; // F_WRLCK
 export const LOCK_NONE = 2; // F_UNLCK
@@ -49,15 +53,25 @@ function errno(): number {
 }
 
 const EINTR = 4;
+const EACCES = 13;
+const EAGAIN = 11;
 
-/** Set (shared/exclusive) or release the whole-file fcntl lock on fd, waiting for it. 0 or errno. */
-export function fcntlLock(fd: number, type: number): number {
+/** What tryFcntlLock() returns when another process holds a conflicting lock. */
+export const LOCK_BUSY = -1;
+
+/**
+ * Set (shared/exclusive) or release the whole-file fcntl lock on fd without
+ * waiting: 0, LOCK_BUSY when another process holds a conflicting lock, or
+ * errno.
+ */
+export function tryFcntlLock(fd: number, type: number): number {
   const fl = Buffer.alloc(32);
   fl.writeInt16LE(type, 0);
   fl.writeInt16LE(0, 2); // SEEK_SET, start 0, length 0 = the whole file
   for (;;) {
-    if (c().fcntl(fd, F_SETLKW, fl) === 0) return 0;
+    if (c().fcntl(fd, F_SETLK, fl) === 0) return 0;
     const e = errno();
+    if (e === EACCES || e === EAGAIN) return LOCK_BUSY;
     if (e !== EINTR) return e;
   }
 }

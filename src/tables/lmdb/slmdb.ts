@@ -18,7 +18,9 @@
  *    key"), so no read snapshot stays open between requests.
  *
  * One instance per file and process (shared by every table instance that
- * names it): the package itself shares environments by path.
+ * names it): the package itself shares environments by path. Its lock
+ * queue (../lockQueue.ts) runs the operations that need the fcntl lock in
+ * order, each taking the lock without waiting, else later on a timer.
  *
  * Reads and writes FILE.lmdb. Logs, with -v, the reference's size-limit
  * lines ("database lmdb:NAME: using size limit N ...").
@@ -27,7 +29,8 @@ import { statSync } from "node:fs";
 import type { RootDatabase } from "lmdb";
 import { msg } from "../../log/msg";
 import { lmdbPackage } from "./native";
-import { closeFd, fcntlLock, openForLock } from "./fcntl";
+import { LOCK_BUSY, LOCK_NONE, closeFd, openForLock, tryFcntlLock } from "./fcntl";
+import { LockLost, LockQueue, type Locker } from "../lockQueue";
 
 /** slmdb.c's allowance above the file size when sizing the map. */
 const FUDGE = 10240;
@@ -93,6 +96,16 @@ function inodeOf(path: string): number {
   }
 }
 
+/** A failed fcntl() lock or unlock (not "busy": that is waited for). */
+export class LockFailed extends Error {
+  constructor(
+    readonly errnum: number,
+    readonly action: "lock" | "unlock",
+  ) {
+    super(`${action} failed: errno ${errnum}`);
+  }
+}
+
 export class Slmdb {
   private db: RootDatabase<Buffer, Buffer> | undefined;
   private limit: number;
@@ -146,12 +159,35 @@ export class Slmdb {
     this.lockFd = -1;
   }
 
-  /** Take (0 shared, 1 exclusive) or release (2) the whole-file fcntl lock, waiting for it; 0 or errno. */
-  lock(type: number): number {
-    if (this.lockFd < 0) return 9; // EBADF
-    const err = fcntlLock(this.lockFd, type);
-    if (err === 0) this.held = type;
-    return err;
+  /** fcntl() as the lock queue's Locker, keeping track of the lock held. */
+  private readonly locker: Locker<number> = {
+    tryLock: (fd, type) => {
+      const err = tryFcntlLock(fd, type);
+      if (err === LOCK_BUSY) return false;
+      if (err !== 0) throw new LockFailed(err, "lock");
+      this.held = type;
+      return true;
+    },
+    unlock: (fd) => {
+      const err = tryFcntlLock(fd, LOCK_NONE);
+      if (err !== 0) throw new LockFailed(err, "unlock");
+      this.held = LOCK_NONE;
+    },
+  };
+
+  /** The file's operations, in order, each under the lock it asks for. */
+  private readonly queue = new LockQueue<number>(this.locker);
+
+  /**
+   * Run fn holding the whole-file fcntl lock `type` (0 shared, 1 exclusive),
+   * now or, while another process holds a conflicting lock, later. Throws
+   * (rejects) LockFailed or LockTimeout. Without a lock (undefined) fn runs
+   * at once: LMDB readers see the last commit whatever others hold, so there
+   * is nothing to wait for.
+   */
+  locked<T>(type: number | undefined, fn: () => T): T | Promise<T> {
+    if (type === undefined) return fn();
+    return this.queue.run(() => (this.lockFd < 0 ? -1 : this.lockFd), type, fn);
   }
 
   /** (Re-)open the environment with the current size limit. */
@@ -217,8 +253,17 @@ export class Slmdb {
     this.closeEnv();
     this.openEnv(false);
     // Closing the environment closed its descriptor of the file, and with
-    // it every fcntl lock this process had there: take ours again.
-    if (this.held !== 2) fcntlLock(this.lockFd, this.held);
+    // it every fcntl lock this process had there: take ours again. When
+    // another process took it meanwhile, nothing has been done yet: the
+    // operation waits in the queue and runs again.
+    if (this.held !== LOCK_NONE) {
+      const err = tryFcntlLock(this.lockFd, this.held);
+      if (err !== 0) {
+        this.held = LOCK_NONE;
+        if (err === LOCK_BUSY) throw new LockLost("lock taken by another process during a re-open");
+        throw new LockFailed(err, "lock");
+      }
+    }
     return true;
   }
 

@@ -23,12 +23,30 @@
  * request has FOLD_MUL (the UTF-8 layer, when active, has already folded it
  * and cleared the bit), then the rules are walked: first match wins.
  *
+ * Where a walk runs. A POSIX regexec() or a PCRE2 match cannot be
+ * interrupted, and on a hostile pattern or key it can take seconds to hours
+ * (a back-reference is exponential in glibc; nested quantifiers in PCRE2 run
+ * to the match limit, about 0.2 s per attempt). On the main thread that
+ * would stall every client of the process. A worker round trip per lookup
+ * would bound it, but would cost more than the walk itself: measured
+ * (bench/blocking.ts, 22 address rules, address keys), the main thread
+ * spends 5-9 us of CPU on a whole walk, 19-26 us on sending it to a worker
+ * and taking the answer, and the latency grows by about 25 us. So a walk
+ * starts on the main thread, and each pattern runs there only when the
+ * engine says its time is bounded for this key (inline(): no back-reference
+ * and a key of at most INLINE_MAX_KEY bytes; pcre: also with a lower match
+ * limit, and a match that reaches it gives up); the walk also stops when it
+ * has used INLINE_BUDGET_MS. From the first pattern that may not run here, the walk
+ * goes on in a worker of the "pattern" pool (offload/pool.ts, matchJobs.ts),
+ * which holds the same rules compiled and matches with the library's
+ * defaults, so every answer and warning is the reference's.
+ *
  * Logs: the warnings above as "TYPE map NAME, line N: ...", and the engine's
  * match errors during lookups.
  */
 import { DictFlag } from "../../protocol/constants";
 import { msg } from "../../log/msg";
-import type { Table } from "../table";
+import { TableError, type Table } from "../table";
 import { fileToBase64 } from "../dictFile";
 import { SRC_RHS_IS_FILE } from "../flagsStr";
 import { cString, isSpaceCode, trimTrailing } from "../strings";
@@ -36,7 +54,44 @@ import { lowercaseAscii } from "../utf8";
 import type { LogicalLine } from "../../config/logicalLines";
 import type { FileStamp } from "./source";
 import { expandReplacement, prescanReplacement, sizeTAsInt, type MacToken } from "./macParse";
-import { Op, RuleList, walkRules, type Rule } from "./rules";
+import { Op, RuleList, Suspend, walkFrom, type Rule } from "./rules";
+import { OffloadPool } from "../offload/pool";
+import type { MatchProgram, PatternSpec, RuleSpec, WalkAnswer, WalkRequest } from "./matchJobs";
+
+/**
+ * Longest key (bytes) a pattern may meet on the main thread. Both e-mail
+ * addresses and host names fit (254 and 253). Measured with glibc 2.36: a
+ * pattern without back-references costs at most about 0.25 ms at this length
+ * once its automaton is built (building it, once per pattern, up to 15 ms
+ * for a contrived 100-fold repetition); the cost grows with the square of
+ * the length (32 ms for one rule at 4,000 bytes).
+ */
+export const INLINE_MAX_KEY = 256;
+/** Main-thread time a walk may use before the rest goes to a worker. */
+export const INLINE_BUDGET_MS = 2;
+/**
+ * The clock is read every this many pattern tests on short keys (a read
+ * costs 50 ns, a test there 0.1-0.3 us); on keys longer than SHORT_KEY,
+ * where one test may take a millisecond, before every test.
+ */
+const CLOCK_EVERY = 8;
+const SHORT_KEY = 64;
+
+/** A test() that may not finish on the main thread: the walk goes on in a worker. */
+export const GIVE_UP = Symbol("give up");
+
+/** The worker threads of regexp and pcre walks that may not run on the main thread. */
+export const patternPool = new OffloadPool("pattern");
+
+let programSeq = 0;
+
+/** False: every walk runs on a worker (tests prove both ways give the same answers). */
+let inlineWalks = true;
+
+/** Tests: run every walk on a worker (false), or as usual (true). */
+export function setInlineWalks(on: boolean): void {
+  inlineWalks = on;
+}
 import { isAlnumCode, startsWithKeyword } from "./keyword";
 
 /** One "/pattern/flags" as read from a line, before compiling. */
@@ -74,14 +129,20 @@ export interface RegexEngine<C> {
   flag(ch: string, options: number, where: Where): number | undefined;
   /** Compile; undefined when it fails (warned). nosub: no group offsets will be asked for. */
   compile(p: RawPattern, nosub: boolean, where: Where): C | undefined;
+  /** What a worker compiles to get the same pattern: the text and the final options. */
+  spec(c: C): PatternSpec;
+  /** May this pattern run on the main thread against a key of this many bytes? */
+  inline(c: C, keyLength: number): boolean;
   /** Number of capturing groups. */
   groups(c: C): number;
   /**
    * Run the pattern on the key: true/false as the C code decides it (an
    * execution error is logged and counts as no match, whatever the
    * negation). With nsub > 0, captured() afterwards gives group n's text.
+   * GIVE_UP: the match would take longer than the main thread allows (not
+   * logged); a worker runs it again.
    */
-  test(c: C, match: boolean, key: string, nsub: number, where: Where): boolean;
+  test(c: C, match: boolean, key: string, nsub: number, where: Where): boolean | typeof GIVE_UP;
   /** The text of group n of the last test() with nsub > 0 ("" when empty or unset). */
   captured(c: C, key: string, n: number): string;
   free(c: C): void;
@@ -256,9 +317,24 @@ export function parseRegexRules<C>(eng: RegexEngine<C>, name: string, lines: rea
   return list.finish(eng.type, name);
 }
 
+/** The capture n of a worker's answer, as the engines' captured(): "" when unset or empty. */
+function capturedAt(offsets: number[], subject: string, n: number): string {
+  const start = offsets[2 * n];
+  const end = offsets[2 * n + 1];
+  if (start === undefined || end === undefined || start < 0 || end <= start) return "";
+  return subject.slice(start, end);
+}
+
 /** A loaded regexp or pcre table. */
 export class RegexTable<C> implements Table {
   flags: number;
+  /**
+   * This table's rules as workers load them (made at the first walk that
+   * needs one), as JSON text: handing a worker one string is a copy, where
+   * thousands of rule objects would be cloned one by one on this thread.
+   */
+  private program: { key: string; json: string } | undefined;
+
   constructor(
     private readonly eng: RegexEngine<C>,
     private readonly name: string,
@@ -269,22 +345,79 @@ export class RegexTable<C> implements Table {
     this.flags = flags;
   }
 
-  lookup(key: string, flags: number): string | undefined {
+  lookup(key: string, flags: number): string | undefined | Promise<string | undefined> {
     const eng = this.eng;
     if (msg.verbose) msg.info(`dict_${eng.type}_lookup: ${this.name}: ${key}`);
     const subject = flags & DictFlag.FOLD_MUL ? lowercaseAscii(key) : key;
-    const walk = () => walkRules(
-      this.rules,
-      (r) => {
-        const nsub = r.maxSub > 0 ? r.maxSub + 1 : 0;
-        if (!eng.test(r.first!, r.firstMatch, subject, nsub, r.where)) return undefined;
-        if (r.second !== undefined && !eng.test(r.second, r.secondMatch, subject, 0, r.where)) return undefined;
+    if (!inlineWalks) return this.walkOnWorker(subject, 0);
+    const length = subject.length;
+    const start = performance.now();
+    const every = length > SHORT_KEY ? 1 : CLOCK_EVERY;
+    let tests = 0;
+    /** Run one pattern here, or say that the walk must go on in a worker. */
+    const test = (c: C, match: boolean, nsub: number, r: RegexRule<C>): boolean | typeof GIVE_UP => {
+      if (!eng.inline(c, length)) return GIVE_UP;
+      if (++tests % every === 0 && performance.now() - start > INLINE_BUDGET_MS) return GIVE_UP;
+      return eng.test(c, match, subject, nsub, r.where);
+    };
+    const walk = () =>
+      walkFrom(
+        this.rules,
+        0,
+        (r, i) => {
+          const nsub = r.maxSub > 0 ? r.maxSub + 1 : 0;
+          const t1 = test(r.first!, r.firstMatch, nsub, r);
+          if (t1 === GIVE_UP) return new Suspend(i);
+          if (!t1) return undefined;
+          if (r.second !== undefined) {
+            const t2 = test(r.second, r.secondMatch, 0, r);
+            if (t2 === GIVE_UP) return new Suspend(i);
+            if (!t2) return undefined;
+          }
+          if (r.maxSub === 0) return r.replacement;
+          return expandReplacement(r.tokens, (n) => eng.captured(r.first!, subject, n));
+        },
+        (r, i) => {
+          const t = test(r.first!, r.firstMatch, 0, r);
+          return t === GIVE_UP ? new Suspend(i) : t;
+        },
+      );
+    const out = eng.around ? eng.around(walk) : walk();
+    return out instanceof Suspend ? this.walkOnWorker(subject, out.at) : out;
+  }
+
+  /** Walk from rule `from` on a worker; log its errors and expand its match here. */
+  private walkOnWorker(subject: string, from: number): Promise<string | undefined> {
+    const rules = this.rules;
+    const program = (this.program ??= this.makeProgram());
+    const request: WalkRequest = { key: program.key, from, subject };
+    return patternPool.call<WalkAnswer>("match.walk", request, { key: program.key, job: "match.load", arg: program.json }).then(
+      (a) => {
+        for (const e of a.errors) msg.warn(`${rules[e.rule].where.text}: ${e.text}`);
+        if (a.at < 0) return undefined;
+        const r = rules[a.at];
         if (r.maxSub === 0) return r.replacement;
-        return expandReplacement(r.tokens, (n) => eng.captured(r.first!, subject, n));
+        return expandReplacement(r.tokens, (n) => capturedAt(a.offsets, subject, n));
       },
-      (r) => eng.test(r.first!, r.firstMatch, subject, 0, r.where),
+      (e) => Promise.reject(new TableError("retry", `${this.eng.type} map ${this.name}: ${(e as Error).message}`)),
     );
-    return eng.around ? eng.around(walk) : walk();
+  }
+
+  private makeProgram(): { key: string; json: string } {
+    const spec = (c: C | undefined) => (c === undefined ? undefined : this.eng.spec(c));
+    const rules = this.rules.map(
+      (r): RuleSpec => ({
+        op: r.op,
+        endifAt: r.endifAt,
+        first: spec(r.first),
+        firstMatch: r.firstMatch,
+        second: spec(r.second),
+        secondMatch: r.secondMatch,
+        nsub: r.op === Op.Match && r.maxSub > 0 ? r.maxSub + 1 : 0,
+      }),
+    );
+    const program: MatchProgram = { key: `${this.eng.type}:${this.name}#${++programSeq}`, type: this.eng.type as MatchProgram["type"], rules };
+    return { key: program.key, json: JSON.stringify(program) };
   }
 
   changed(): boolean {
@@ -294,6 +427,8 @@ export class RegexTable<C> implements Table {
   readonly changeUnnoticedByReference = true;
 
   close(): void {
+    if (this.program) patternPool.forget(this.program.key, "match.drop");
+    this.program = undefined;
     for (const r of this.rules) {
       if (r.first !== undefined) this.eng.free(r.first);
       if (r.second !== undefined) this.eng.free(r.second);

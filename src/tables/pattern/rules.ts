@@ -60,17 +60,42 @@ export class RuleList<R extends Rule> {
 }
 
 /**
+ * What a walk step returns to stop the walk before rule `at` without an
+ * answer: regexp and pcre walks stop so when the rest must run on a worker
+ * thread (regexRules.ts), which then walks on from `at`.
+ */
+export class Suspend {
+  constructor(readonly at: number) {}
+}
+
+/**
  * Walk the rules for one lookup. match(r) is the result of a match rule
  * (undefined: no match, go on); test(r) the condition of an "if".
  */
 export function walkRules<R extends Rule>(rules: readonly R[], match: (r: R) => string | undefined, test: (r: R) => boolean): string | undefined {
-  for (let i = 0; i < rules.length; i++) {
+  return walkFrom(rules, 0, match, test) as string | undefined;
+}
+
+/**
+ * walkRules() from rule `from` on (a walk's whole state is its position),
+ * where a step may also Suspend the walk: match(r, i) and test(r, i) get
+ * the rule's index.
+ */
+export function walkFrom<R extends Rule>(
+  rules: readonly R[],
+  from: number,
+  match: (r: R, i: number) => string | undefined | Suspend,
+  test: (r: R, i: number) => boolean | Suspend,
+): string | undefined | Suspend {
+  for (let i = from; i < rules.length; i++) {
     const r = rules[i];
     if (r.op === Op.Match) {
-      const v = match(r);
+      const v = match(r, i);
       if (v !== undefined) return v;
     } else if (r.op === Op.If) {
-      if (test(r)) continue;
+      const t = test(r, i);
+      if (t instanceof Suspend) return t;
+      if (t) continue;
       if (r.endifAt < 0) return undefined;
       i = r.endifAt;
     }

@@ -79,7 +79,7 @@ function lenientInt(p: CfgParser, name: string, def: number): number {
 }
 
 /** pgsql_parse_config() of Postfix generation `gen` ([major, minor]). */
-export function parsePgsqlConfig(p: CfgParser, gen: [number, number], ctx?: OpenContext): PgsqlConfig {
+export function parsePgsqlConfig(p: CfgParser, gen: [number, number], ctx: OpenContext): PgsqlConfig {
   const name = p.name;
   const user = p.str("user", "")!;
   const password = p.str("password", "")!;

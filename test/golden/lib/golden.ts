@@ -288,7 +288,7 @@ async function ourRequest(c: Case, r: Req, expand: (s: string) => string): Promi
   const d = await openDict(table, c.writer, r.flags);
   switch (r.op) {
     case "open":
-      return d.openStatus === Status.OK ? attrsOf(r, Status.OK, { flags: d.flags }) : attrsOf(r, d.openStatus, {});
+      return d.openStatus === Status.OK ? attrsOf(r, Status.OK, { flags: d.word }) : attrsOf(r, d.openStatus, {});
     case "lookup": {
       const x = await dictGet(d, r.key, r.flags);
       return attrsOf(r, x.status, x);
@@ -298,9 +298,9 @@ async function ourRequest(c: Case, r: Req, expand: (s: string) => string): Promi
       return attrsOf(r, x.status, x);
     }
     case "update":
-      return attrsOf(r, await dictPut(d, r.key, r.value, r.flags | DictFlag.SYNC_UPDATE | DictFlag.DUP_REPLACE), {});
+      return attrsOf(r, (await dictPut(d, r.key, r.value, r.flags | DictFlag.SYNC_UPDATE | DictFlag.DUP_REPLACE)).status, {});
     case "delete":
-      return attrsOf(r, await dictDel(d, r.key, r.flags | DictFlag.SYNC_UPDATE), {});
+      return attrsOf(r, (await dictDel(d, r.key, r.flags | DictFlag.SYNC_UPDATE)).status, {});
   }
 }
 

@@ -1,0 +1,107 @@
+/**
+ * lockQueue.ts - wait for a file lock without blocking the event loop: the
+ * lock waits of the file tables whose writers (postmap, postalias, the C
+ * daemons) hold a lock for as long as a rebuild takes.
+ *
+ * The reference blocks its whole process in the lock call (flock() for
+ * hash/btree, fcntl(F_SETLKW) for lmdb) while another program holds the
+ * file. Here an operation first tries without waiting; when the file is
+ * busy it is queued and tried again on a timer (1 ms, doubling up to
+ * 50 ms), so the other tables of this process keep being served. The lock
+ * is held only around the operation itself, as in the reference.
+ * Operations on one file run in arrival order (one queue per file), because
+ * one process's locks on one file merge: an unlock by one operation would
+ * drop another's lock.
+ *
+ * A wait longer than LOCK_WAIT_LIMIT_MS fails (LockTimeout: the driver
+ * answers RETRY) where the reference would wait for ever.
+ *
+ * The locking calls are the driver's (a Locker): bdb/lock.ts (flock),
+ * lmdb/fcntl.ts (fcntl). Reads: nothing. Logs: nothing.
+ */
+
+/** How a driver takes and drops its kind of lock on a descriptor. */
+export interface Locker<M> {
+  /** Take the lock now: true when held, false when someone else holds it; throws other errors. */
+  tryLock(fd: number, mode: M): boolean;
+  /** Drop it; throws on failure. */
+  unlock(fd: number): void;
+}
+
+/** Longest wait for a busy file before the operation fails (RETRY). */
+export const LOCK_WAIT_LIMIT_MS = 60_000;
+/** Longest pause between two attempts. */
+const MAX_DELAY_MS = 50;
+
+/** Thrown when the file stayed locked by someone else for LOCK_WAIT_LIMIT_MS. */
+export class LockTimeout extends Error {}
+
+/**
+ * Thrown by an operation that lost its lock midway and could not take it
+ * again at once (lmdb re-opens its environment, which drops the process's
+ * fcntl locks): the operation has changed nothing and is tried again later.
+ */
+export class LockLost extends Error {}
+
+const BUSY = Symbol("busy");
+
+/**
+ * One file's queue of operations. run() executes fn under the lock (or
+ * without one when mode is undefined), at once when nothing is queued and
+ * the lock is free, else later in order.
+ */
+export class LockQueue<M> {
+  private tail: Promise<unknown> | undefined;
+  private waiting = 0;
+
+  constructor(private readonly locker: Locker<M>) {}
+
+  run<T>(fd: () => number, mode: M | undefined, fn: () => T): T | Promise<T> {
+    if (this.waiting === 0) {
+      const now = this.attempt(fd, mode, fn);
+      if (now !== BUSY) return now as T;
+    }
+    this.waiting++;
+    const prev = this.tail ?? Promise.resolve();
+    const p = prev
+      .catch(() => undefined)
+      .then(() => this.wait(fd, mode, fn))
+      .finally(() => {
+        this.waiting--;
+        if (this.tail === p) this.tail = undefined;
+      });
+    this.tail = p;
+    return p;
+  }
+
+  private attempt<T>(fd: () => number, mode: M | undefined, fn: () => T): T | typeof BUSY {
+    if (mode === undefined) return fn();
+    const f = fd();
+    if (!this.locker.tryLock(f, mode)) return BUSY;
+    let lost = false;
+    try {
+      return fn();
+    } catch (e) {
+      if (!(e instanceof LockLost)) throw e;
+      lost = true;
+      return BUSY;
+    } finally {
+      // fn may have replaced the descriptor (a file replaced by rename gets
+      // a new one); closing the old one released its lock already. A lost
+      // lock needs no unlock.
+      if (!lost && fd() === f) this.locker.unlock(f);
+    }
+  }
+
+  private async wait<T>(fd: () => number, mode: M | undefined, fn: () => T): Promise<T> {
+    const start = Date.now();
+    let delay = 1;
+    for (;;) {
+      const r = this.attempt(fd, mode, fn);
+      if (r !== BUSY) return r as T;
+      if (Date.now() - start > LOCK_WAIT_LIMIT_MS) throw new LockTimeout("lock wait timed out");
+      await new Promise((res) => setTimeout(res, delay));
+      delay = Math.min(delay * 2, MAX_DELAY_MS);
+    }
+  }
+}

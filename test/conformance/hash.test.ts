@@ -1,0 +1,18 @@
+/** hash: the conformance suite (test/helpers/conformance.ts), on a file the installed postmap(1) built. */
+import { DictFlag as F } from "../../src/protocol/constants";
+import { describeDriver, postmapTable } from "../helpers/conformance";
+
+describeDriver({
+  type: "hash",
+  table: () => postmapTable("hash", "apt-get install postfix"),
+  entries: [["alpha", "1"], ["beta", "two words"]],
+  missing: "gamma",
+  impl: F.FIXED,
+  folds: true,
+  sequence: true,
+  writable: true,
+  failure: ["hash:/nonexistent/conf", "open database /nonexistent/conf.db: No such file or directory"],
+  nullBits: F.TRY1NULL,
+  writableOps: true,
+  labelName: (name) => `${name}.db`,
+});
