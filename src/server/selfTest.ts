@@ -5,13 +5,15 @@
  * Checks: libc through bun:ffi (syslog, chroot, sockets), bun:sqlite, the
  * lmdb package with its native addon (embedded by build.ts; the LMDB version
  * tells the data format: 0.9.29 and older write format 1 like Postfix's
- * liblmdb, 0.9.90 is format 2), mysql2 (pure JavaScript), and a worker
- * thread (the entry point build.ts embeds; NSS, sqlite, regexp and pcre
- * run their blocking calls there). It also lists the pre-jail hooks the
+ * liblmdb, 0.9.90 is format 2), mysql2 (pure JavaScript), Bun's built-in
+ * PostgreSQL client (pgsql tables), and a worker thread (the entry point
+ * build.ts embeds; NSS, sqlite, regexp and pcre run their blocking calls
+ * there). It also lists the pre-jail hooks the
  * drivers registered.
  *
  * Reads: nothing. Writes: a report on standard output.
  */
+import { SQL } from "bun";
 import { getpwuid, preloadLibc } from "../sys/libc";
 import { preJailHookNames } from "./preJail";
 import { pcre2Missing } from "../sys/pcre2";
@@ -84,6 +86,13 @@ const CHECKS: Check[] = [
     async () => {
       const m = (await import("mysql2")) as unknown as { createPool?: unknown };
       return typeof m.createPool === "function" ? "loaded" : "loaded (no createPool?)";
+    },
+  ],
+  [
+    "postgres (Bun's built-in SQL client, for pgsql)",
+    () => {
+      if (typeof SQL !== "function") throw new Error("Bun.SQL is missing");
+      return "built in";
     },
   ],
 ];

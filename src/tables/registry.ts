@@ -23,6 +23,7 @@ import { cdb } from "./cdb";
 import { lmdb } from "./lmdb";
 import { sqlite } from "./sqlite";
 import { mysqlTable } from "./mysql";
+import { pgsql } from "./pgsql";
 import { ldapTable } from "./ldap";
 import { cidr } from "./cidr";
 import { regexp } from "./regexp";
@@ -37,7 +38,7 @@ import { tcp } from "./tcp";
 import { debug } from "./debug";
 import { memcache } from "./memcache";
 
-export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree, cdb, lmdb, sqlite, mysqlTable, ldapTable, cidr, regexp, pcre, unionmap, pipemap, environ, randmap, internal, socketmap, tcp, debug, memcache];
+export const TABLE_TYPES: readonly TableType[] = [texthash, inline, staticTable, failTable, unix, hash, btree, cdb, lmdb, sqlite, mysqlTable, pgsql, ldapTable, cidr, regexp, pcre, unionmap, pipemap, environ, randmap, internal, socketmap, tcp, debug, memcache];
 
 const BY_NAME = new Map<string, TableType>(TABLE_TYPES.map((t) => [t.type, t]));
 

@@ -11,7 +11,7 @@
  * Needs Postfix (root) and, for "ours", dist/proxymap (npm run build).
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { smtpSession } from "../helpers/smtp";
+import { smtpGreetAndQuit } from "../helpers/smtp";
 import { PostfixInstance, type ProxymapImpl } from "../helpers/postfix-instance";
 
 let inst: PostfixInstance | undefined;
@@ -55,7 +55,7 @@ for (const impl of ["c", "ours"] as ProxymapImpl[]) {
       Bun.spawnSync(["chown", "postfix", `${cache}.db`]);
 
       const mark = inst.logMark();
-      const banner = await smtpSession(port);
+      const banner = await smtpGreetAndQuit(port);
       expect(banner).toContain("220 ");
       await inst.waitForLog(/full cleanup: retained=\d+ dropped=\d+ entries/, 15000, mark);
       const log = inst.logSince(mark);

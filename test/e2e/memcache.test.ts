@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chownSync } from "node:fs";
 import { writeCoolFile } from "../helpers/files";
 import { freePort, Memcached } from "../helpers/memcached";
-import { smtpSession } from "../helpers/smtp";
+import { smtpGreetAndQuit } from "../helpers/smtp";
 import { PostfixInstance, type ProxymapImpl } from "../helpers/postfix-instance";
 
 let tcp: Memcached;
@@ -125,7 +125,7 @@ describe("postscreen cache through proxy:memcache with a btree backup", () => {
     const { inst, port, cache } = await postscreenInstance("ours");
     try {
       const mark = inst.logMark();
-      expect(await smtpSession(port)).toContain("220 ");
+      expect(await smtpGreetAndQuit(port)).toContain("220 ");
       await inst.waitForLog(/full cleanup: retained=\d+ dropped=\d+ entries/, 15000, mark);
       await inst.waitForLog(/PASS NEW \[127\.0\.0\.1\]/, 15000, mark);
       await Bun.sleep(1500);
@@ -153,7 +153,7 @@ describe("postscreen cache through proxy:memcache with a btree backup", () => {
       expect(stored?.ttlMinutes).toBe(15);
       expect(stored?.value).toMatch(/^\d+;\d+;\d+;\d+;\d+$/);
       // Ours is still there for the next client.
-      expect(await smtpSession(port)).toContain("220 ");
+      expect(await smtpGreetAndQuit(port)).toContain("220 ");
     } finally {
       inst.stop();
     }
@@ -163,7 +163,7 @@ describe("postscreen cache through proxy:memcache with a btree backup", () => {
     const { inst, port } = await postscreenInstance("c");
     try {
       const mark = inst.logMark();
-      expect(await smtpSession(port)).toContain("220 ");
+      expect(await smtpGreetAndQuit(port)).toContain("220 ");
       const log = await inst.waitForLog(/proxymap\[\d+\]: fatal: \S+postscreen_cache\.db: duplicate entry: "_LAST_CACHE_CLEANUP_COMPLETED_"/, 15000, mark);
       expect(log).toMatch(/full cleanup: retained=5 dropped=20 entries/);
     } finally {

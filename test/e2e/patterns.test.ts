@@ -30,10 +30,10 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readlinkSync, renameSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
 import { OUR_PROXYMAP, PostfixInstance, type ProxymapImpl } from "../helpers/postfix-instance";
 import { requireFile, requireOurBinary, requirePostfix } from "../helpers/require";
+import { freeTcpPort, lastLine, smtpSession } from "../helpers/smtp";
 import { SocketmapServer } from "../helpers/socketmap-server";
 import { TcpTableServer } from "../helpers/tcp-server";
 import { WireClient, attrsToObject, encodeRequest } from "../helpers/wire";
@@ -67,14 +67,6 @@ function tableNames(inst: PostfixInstance) {
     tcp: tcp!.table,
     change: `regexp:${p("change.regexp")}`,
   };
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const a = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  return typeof a === "object" && a ? a.port : 0;
 }
 
 async function start(impl: ProxymapImpl, withSmtpd: boolean): Promise<PostfixInstance> {
@@ -112,47 +104,8 @@ async function start(impl: ProxymapImpl, withSmtpd: boolean): Promise<PostfixIns
   return inst;
 }
 
-/** One SMTP session: the reply (all lines) to each command, after the greeting. */
-async function smtp(from: string, commands: string[]): Promise<string[]> {
-  const sock = createConnection({ host: "127.0.0.1", port: smtpPort, localAddress: from });
-  let buf = "";
-  const waiters: (() => void)[] = [];
-  sock.on("data", (d) => {
-    buf += d.toString("latin1");
-    waiters.splice(0).forEach((w) => w());
-  });
-  sock.on("error", () => waiters.splice(0).forEach((w) => w()));
-  // A reply ends with a line "DDD text" (no dash after the code).
-  const reply = async (): Promise<string> => {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const m = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\r?\n/.exec(buf);
-      if (m) {
-        buf = buf.slice(m[0].length);
-        return m[0].trimEnd();
-      }
-      if (Date.now() > deadline || sock.destroyed) return `(no reply: ${JSON.stringify(buf)})`;
-      await new Promise<void>((r) => {
-        waiters.push(r);
-        setTimeout(r, 200);
-      });
-    }
-  };
-  const out: string[] = [];
-  try {
-    const greeting = await reply();
-    if (!greeting.startsWith("220")) return [greeting];
-    for (const c of commands) {
-      sock.write(c + "\r\n");
-      out.push(await reply());
-    }
-  } finally {
-    sock.end();
-  }
-  return out;
-}
-
-const lastLine = (r: string) => r.split("\n").at(-1)!.replace(/\r$/, "");
+/** One SMTP session to the instance's smtpd. */
+const smtp = (from: string, commands: string[]) => smtpSession(smtpPort, from, commands);
 
 describe("e2e: smtpd and postmap resolve pattern, composite and network tables through our proxymap", () => {
   beforeAll(async () => {
@@ -162,7 +115,7 @@ describe("e2e: smtpd and postmap resolve pattern, composite and network tables t
     requireFile("/usr/lib/postfix/sbin/smtpd", "apt-get install postfix");
     sockmap = await SocketmapServer.start({ data: { acl: { "bad@sock.example": "REJECT socketmap says no" } } });
     tcp = await TcpTableServer.start({ data: { "bad@tcp.example": "REJECT tcp says no" } });
-    smtpPort = await freePort();
+    smtpPort = await freeTcpPort();
     [ours, ref] = await Promise.all([start("ours", true), start("c", false)]);
     t = tableNames(ours);
   }, 60_000);

@@ -14,25 +14,17 @@
  *    table mysql.general_log; stop()/start() for fault tests, destroy()
  *    at the end. The shared server keeps running for everyone else.
  *
- *  - referenceLookup() / ourLookup(): one lookup answered by the installed
- *    C proxymap (stand-alone, -S -V) and by our code (the dict layer when
- *    the registry has "mysql", else the driver directly), with the lines
- *    each logged.
+ *  - referenceLookup() / ourLookup(): re-exported from sqlLookup.ts (one
+ *    lookup answered by the installed C proxymap and by our dict layer).
  *
  * Administration goes through the `mariadb` command-line client as root
  * (unix_socket authentication). Logs nothing; failures throw.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setLogSinks, type LogSink } from "../../src/log/msg";
-import { Status } from "../../src/protocol/constants";
-import { dictGet, openDict } from "../../src/tables/dict";
-import { mysqlTable } from "../../src/tables/mysql";
-import { findTableType } from "../../src/tables/registry";
-import { TableError, type Table } from "../../src/tables/table";
 
 export const SHARED_SOCKET = "/run/mysqld/mysqld.sock";
 const MARIADBD = "/usr/sbin/mariadbd";
@@ -280,42 +272,8 @@ function idOf(file: string, name: string): number {
 
 // ------------------------------------------------------------------ the two proxymaps
 
-
-export { C_PROXYMAP } from "./reference";
-import { C_PROXYMAP } from "./reference";
-
-/** One lookup's answer: status, value, and the warnings/errors it logged (without "postfix/proxymap: "). */
-export interface LookupReply {
-  /** undefined = no reply (the reference died). */
-  status: number | undefined;
-  value: string;
-  log: string[];
-}
-
-let refConfigDir: string | undefined;
-
-function referenceConfigDir(mainCf: string): string {
-  if (mainCf) {
-    const dir = mkdtempSync(join(tmpdir(), "pm-refcf-"));
-    writeOld(join(dir, "main.cf"), mainCf);
-    return dir;
-  }
-  if (!refConfigDir) {
-    refConfigDir = mkdtempSync(join(tmpdir(), "pm-refcf-"));
-    writeOld(join(refConfigDir, "main.cf"), "");
-  }
-  return refConfigDir;
-}
-
-/**
- * Write a file with an mtime a minute in the past: Postfix (and we) read a
- * file modified within the last second again after a pause.
- */
-export function writeOld(path: string, text: string | Uint8Array): void {
-  writeFileSync(path, typeof text === "string" ? Buffer.from(text, "latin1") : text);
-  const t = Date.now() / 1000 - 60;
-  utimesSync(path, t, t);
-}
+export { C_PROXYMAP, closeOurTables, ourLookup, referenceLookup, releaseOurLog, takeOurLog, writeOld, type LookupReply } from "./sqlLookup";
+import { C_PROXYMAP } from "./sqlLookup";
 
 /** Throw with the install hint unless the C proxymap with MySQL support is installed. */
 export function requireReference(): void {
@@ -323,114 +281,3 @@ export function requireReference(): void {
   if (!existsSync("/usr/lib/postfix/postfix-mysql.so")) throw new Error("Postfix MySQL support is missing: apt-get install postfix-mysql");
 }
 
-/**
- * A lookup answered by the installed C proxymap (Postfix 3.7 protocol),
- * run stand-alone (-S, one request per process) with logging to stderr
- * (-V). `table` is "mysql:NAME".
- */
-export async function referenceLookup(table: string, key: string, flags = 0, mainCf = ""): Promise<LookupReply> {
-  const dir = referenceConfigDir(mainCf);
-  const req = Buffer.from(`request\0lookup\0table\0${table}\0flags\0${flags}\0key\0${key}\0\0`, "latin1");
-  const p = Bun.spawn([C_PROXYMAP, "-S", "-V", "-o", `proxy_read_maps=proxy:${table}`], {
-    env: { MAIL_CONFIG: dir, PATH: process.env.PATH ?? "/usr/bin:/bin" },
-    stdin: req,
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [out, err] = await Promise.all([new Response(p.stdout).arrayBuffer(), new Response(p.stderr).arrayBuffer()]);
-  await p.exited;
-  if (mainCf) rmSync(dir, { recursive: true, force: true });
-  const text = Buffer.from(out).toString("latin1");
-  const log = Buffer.from(err)
-    .toString("latin1")
-    .split("\n")
-    .filter((l) => l !== "")
-    .map((l) => l.replace(/^postfix\/proxymap: /, ""));
-  const m = /^status\0(\d+)\0value\0([^\0]*)\0\0$/.exec(text);
-  if (!m) return { status: undefined, value: text, log };
-  return { status: Number(m[1]), value: m[2], log };
-}
-
-const captured: string[] = [];
-const captureSink: LogSink = { write: (_s, line) => captured.push(line) };
-let sinkInstalled = false;
-
-/** Lines our code logged since the last call (installs a capturing sink on first use). */
-export function takeOurLog(): string[] {
-  if (!sinkInstalled) {
-    setLogSinks([captureSink]);
-    sinkInstalled = true;
-  }
-  return captured.splice(0);
-}
-
-/** Back to logging on stderr, as msg.ts does by default (for the test files that follow). */
-export function releaseOurLog(): void {
-  if (!sinkInstalled) return;
-  sinkInstalled = false;
-  captured.length = 0;
-  setLogSinks([{ write: (_s, line) => process.stderr.write(`proxymap: ${line}\n`) }]);
-}
-
-const direct = new Map<string, Promise<Table | TableError>>();
-const reported = new Set<string>();
-
-/**
- * A lookup answered by our code: through the dict layer (openDict/dictGet)
- * when the registry knows "mysql", else through the driver directly with
- * the dict layer's status mapping (until the registry line is added).
- */
-export async function ourLookup(table: string, key: string, flags = 0): Promise<LookupReply> {
-  takeOurLog();
-  const colon = table.indexOf(":");
-  if (findTableType("mysql")) {
-    const d = await openDict(table, false, flags);
-    const r = await dictGet(d, key, flags);
-    return { status: r.status, value: r.value, log: takeOurLog() };
-  }
-  const name = table.slice(colon + 1);
-  const cacheKey = `${table}\0${flags}`;
-  let t = direct.get(cacheKey);
-  if (!t) {
-    t = Promise.resolve(mysqlTable.open({ type: "mysql", name, write: false, flags })).catch((e) => (e instanceof TableError ? e : new TableError("config", String(e))));
-    direct.set(cacheKey, t);
-  }
-  const first = !reported.has(cacheKey);
-  reported.add(cacheKey);
-  const tab = await t;
-  if (tab instanceof TableError) {
-    // As the dict layer: the failed open logged once, each use logged.
-    const log = first ? [`error: ${tab.message}`] : [];
-    log.push(...takeOurLog(), `warning: ${table} is unavailable. ${tab.message}`);
-    return { status: tab.kind === "retry" ? Status.RETRY : Status.CONFIG, value: "", log };
-  }
-  try {
-    const v = await tab.lookup(key, tab.flags);
-    return { status: v === undefined ? Status.NOKEY : Status.OK, value: v ?? "", log: takeOurLog() };
-  } catch (e) {
-    const log = takeOurLog();
-    if (e instanceof TableError) {
-      if (e.message) log.push(`warning: ${e.message}`);
-      return { status: e.kind === "retry" ? Status.RETRY : Status.CONFIG, value: "", log };
-    }
-    return { status: Status.RETRY, value: "", log: [...log, `warning: ${String(e)}`] };
-  }
-}
-
-/**
- * Close the tables ourLookup opened directly (dict-layer ones close with
- * closeAllDicts()); with `end` (a test file's afterAll), also give logging
- * back to stderr and remove referenceLookup()'s configuration directory.
- */
-export async function closeOurTables(end = false): Promise<void> {
-  if (end) {
-    releaseOurLog();
-    if (refConfigDir) rmSync(refConfigDir, { recursive: true, force: true });
-    refConfigDir = undefined;
-  }
-  for (const t of direct.values()) {
-    const tab = await t;
-    if (!(tab instanceof TableError)) await tab.close?.();
-  }
-  direct.clear();
-}

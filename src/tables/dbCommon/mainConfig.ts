@@ -1,24 +1,31 @@
 /**
  * dbCommon/mainConfig.ts - the main.cf view that table drivers share:
- * sqlite and mysql tables named without a leading '/' or '.' take their
+ * sqlite, mysql and pgsql tables named without a leading '/' or '.' take their
  * settings from main.cf as NAME_dbpath, NAME_query, ... (Postfix
  * cfg_parser.c), and lmdb reads lmdb_map_size.
  *
  * The table interface (table.ts) carries no configuration, so the service
  * hands its MainConfig here once at start-up (setTableMainConfig), for all
- * drivers at once. Until it does, the first user loads
- * $MAIL_CONFIG/main.cf (default /etc/postfix) itself, without -o
- * overrides, as a Postfix program started without the daemon would.
+ * drivers at once. Until it does, the first user loads $MAIL_CONFIG/main.cf
+ * (default /etc/postfix) itself, without -o overrides, as a Postfix program
+ * started without the daemon would. It also tells which Postfix generation
+ * is installed (installedGeneration()), for drivers whose settings changed
+ * between generations.
  *
  * Reads: main.cf (through src/config/mainCf.ts). Logs what loading logs.
  */
 import { loadMainConfig, parseMailVersion, type MainConfig } from "../../config/mainCf";
+import type { Generation } from "../../config/declared";
 
 /**
- * The MainConfig methods drivers use. `has` is optional because tests
- * hand in small stand-ins; without it, presence falls back to raw().
+ * The MainConfig methods drivers use. `has` and `installedVersion` are
+ * optional because tests hand in small stand-ins; without them, presence
+ * falls back to raw() and the version to the built-in defaults' (3.7).
  */
 export type MainConfigView = Pick<MainConfig, "get" | "raw"> & Partial<Pick<MainConfig, "has" | "installedVersion">>;
+
+/** The version the built-in defaults describe (src/config/defaults37.ts). */
+const BUILTIN_VERSION = "3.7.11";
 
 let config: MainConfigView | undefined;
 
@@ -33,10 +40,13 @@ export function tableMainConfig(): MainConfigView {
 }
 
 /**
- * [major, minor, patch] of the installed Postfix (its defaults'
- * mail_version, whatever main.cf says), which decides what a table reads.
+ * The installed Postfix's [major, minor, patch] (its defaults'
+ * mail_version, whatever main.cf says): drivers whose table format changed
+ * between generations (memcache's key_digest, pgsql's encoding, dbname and
+ * URI hosts) read it as that generation does. Unknown: the built-in
+ * defaults' version.
  */
-export function installedGeneration(): [number, number, number] {
-  const cfg = tableMainConfig();
-  return parseMailVersion(cfg.installedVersion ?? cfg.get("mail_version"));
+export function installedGeneration(): Generation {
+  const v = parseMailVersion(tableMainConfig().installedVersion || BUILTIN_VERSION);
+  return v[0] === 0 ? parseMailVersion(BUILTIN_VERSION) : v;
 }
