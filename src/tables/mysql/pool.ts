@@ -28,6 +28,12 @@
  * Each connection (connection.ts) has the session the reference's client
  * library would set up, and returns values as byte strings.
  *
+ * Statistics: backends() reports each host (connections busy and open,
+ * the pool's limit, set aside until when) with its Counters: every
+ * attempt of a lookup on a host is counted there with the query's time
+ * and outcome (a connection that cannot be made, a failed or refused
+ * query: retry; an answer: what the table's classify() makes of it).
+ *
  * Reads: nothing. Logs: the reference's "connect to mysql server HOST:
  * REASON" and "TYPE:NAME: query failed: REASON" warnings; an info line
  * when a probed host answers again; with -v, each connection event.
@@ -36,6 +42,9 @@ import type { Connection, QueryError } from "mysql2";
 import { msg } from "../../log/msg";
 import { connectErrorText, openConnection, queryErrorText, runStatement, TimeoutError, type ConnectionSettings, type ResultSet } from "./connection";
 import type { HostEntry, Target } from "./hosts";
+import { statsEnabled } from "../../stats/collector";
+import { Counters, Op, Outcome, type OutcomeIndex } from "../../stats/counters";
+import type { BackendStats } from "../table";
 
 export type { ResultSet } from "./connection";
 
@@ -67,6 +76,8 @@ interface HostState {
   /** Open (or opening) connections. */
   conns: number;
   probeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Lookups tried on this host (undefined when statistics are off). */
+  readonly counters: Counters | undefined;
 }
 
 interface Conn {
@@ -118,7 +129,21 @@ export class Pool {
     private readonly key: string,
     readonly settings: PoolSettings,
   ) {
-    this.hosts = settings.hosts.map((entry, i) => ({ entry, target: settings.targets[i], downUntil: 0, conns: 0, probeTimer: undefined }));
+    const counted = statsEnabled();
+    this.hosts = settings.hosts.map((entry, i) => ({ entry, target: settings.targets[i], downUntil: 0, conns: 0, probeTimer: undefined, counters: counted ? new Counters() : undefined }));
+  }
+
+  /** Each host: connections, limit, set aside until, counts (Table.backends()). */
+  backends(): BackendStats[] {
+    return this.hosts.map((h) => {
+      let idle = 0;
+      for (const c of this.idle) if (c.host === h) idle++;
+      return { host: h.entry.label, busy: h.conns - idle, open: h.conns, limit: this.settings.limit, downUntil: h.downUntil, counters: h.counters };
+    });
+  }
+
+  private record(h: HostState, started: number, outcome: OutcomeIndex): void {
+    h.counters?.outcome(Op.lookup, outcome, performance.now() - started);
   }
 
   /** Connections open or being opened (tests, bench). */
@@ -147,8 +172,14 @@ export class Pool {
    * connection (quoting depends on it), accept() turns the server's result
    * sets into the answer or refuses them. Tries hosts until one answers;
    * throws Unavailable when none does (warnings logged on the way).
+   * classify() tells the host's statistics what an answer was (default: ok).
    */
-  async run<T>(label: string, build: (quote: (s: string) => string) => string, accept: (sets: ResultSet[]) => T | Refused): Promise<T> {
+  async run<T>(
+    label: string,
+    build: (quote: (s: string) => string) => string,
+    accept: (sets: ResultSet[]) => T | Refused,
+    classify?: (answer: T) => OutcomeIndex,
+  ): Promise<T> {
     const tried = new Set<HostState>();
     const deadline = Date.now() + this.settings.queryTimeoutMs;
     for (;;) {
@@ -160,11 +191,13 @@ export class Pool {
         const sql = build(c.quote);
         if (msg.verbose) msg.info(`expanded and quoted query: >${sql}<`);
         let sets: ResultSet[];
+        const started = performance.now();
         try {
           sets = await this.query(c, sql);
         } catch (e) {
           if (e instanceof TimeoutError) {
             msg.warn(`${label}: query failed: ${e.message}`);
+            this.record(c.host, started, Outcome.retry);
             this.hostFailed(c.host);
             tried.add(c.host);
             break;
@@ -174,6 +207,7 @@ export class Pool {
             // The server answered with an error: the host is fine.
             this.giveBack(c);
             msg.warn(`${label}: query failed: ${queryErrorText(err)}`);
+            this.record(c.host, started, Outcome.retry);
             tried.add(c.host);
             break;
           }
@@ -190,6 +224,7 @@ export class Pool {
             break;
           }
           msg.warn(`${label}: query failed: ${queryErrorText(err)}`);
+          this.record(c.host, started, Outcome.retry);
           this.hostFailed(c.host);
           tried.add(c.host);
           break;
@@ -197,11 +232,13 @@ export class Pool {
         const out = accept(sets);
         if (out instanceof Refused) {
           msg.warn(`${label}: query failed: ${out.reason}`);
+          this.record(c.host, started, Outcome.retry);
           this.giveBack(c);
           tried.add(c.host);
           break;
         }
         if (msg.verbose) msg.info(`${label}: successful query result from host ${c.host.entry.label}`);
+        this.record(c.host, started, classify ? classify(out) : Outcome.ok);
         this.giveBack(c);
         return out;
       }
@@ -332,6 +369,7 @@ export class Pool {
   private async connectTo(host: HostState): Promise<Conn | undefined> {
     this.total++;
     host.conns++;
+    const started = performance.now();
     try {
       const c = await this.open(host);
       this.counted.add(c);
@@ -347,6 +385,7 @@ export class Pool {
       const w = this.waiters.shift();
       if (w) w(undefined);
       msg.warn(`connect to mysql server ${host.entry.label}: ${connectErrorText(e as Error, host.target)}`);
+      this.record(host, started, Outcome.retry);
       this.hostFailed(host);
       return undefined;
     }
