@@ -43,6 +43,8 @@ import { ownStatusFile, prepareStatusDir, processStartTicks, readStatusFiles, st
 /** Window of the "last interval" figures when proxymap_stats_interval is 0. */
 export const DEFAULT_WINDOW_MS = 60_000;
 const TICK_MS = 1000;
+/** "At most once a second", with room for timers that fire a little early. */
+const MIN_WRITE_GAP_MS = 900;
 
 export interface StatsSettings {
   enabled: boolean;
@@ -120,6 +122,8 @@ export function startStatistics(o: ReporterOptions): Reporter {
   /** The latest interval in which requests were counted. */
   let activeInterval = -1;
   let lastPrometheus = 0;
+  /** A Prometheus write was left to another process: make sure the last state gets out. */
+  let prometheusPending = false;
 
   const warnOnce = (kind: string, text: string) => {
     if (warned.has(kind)) return;
@@ -143,15 +147,17 @@ export function startStatistics(o: ReporterOptions): Reporter {
   function writePrometheus(st: ProcessStatus, now: number, force: boolean): void {
     const path = s.prometheusFile;
     if (!path) return;
-    if (!force && now - lastPrometheus < TICK_MS) return;
     // Every process of the instance writes the same merged file; one write a second is enough.
-    if (!force) {
+    let recent = !force && now - lastPrometheus < MIN_WRITE_GAP_MS;
+    if (!force && !recent) {
       try {
-        if (now - statSync(path).mtimeMs < TICK_MS) return;
+        recent = now - statSync(path).mtimeMs < MIN_WRITE_GAP_MS;
       } catch {
         // not written yet
       }
     }
+    prometheusPending = recent;
+    if (recent) return;
     lastPrometheus = now;
     const procs = [st];
     if (o.statusDir !== undefined) {
@@ -210,6 +216,7 @@ export function startStatistics(o: ReporterOptions): Reporter {
   /** No requests for a second: sleep, waking once more to log an interval that had requests. */
   function sleep(now: number, index: number): void {
     activity.awake = false;
+    if (prometheusPending) writePrometheus(snapshot(now), now, true);
     if (s.intervalMs > 0 && activeInterval >= loggedUpTo) {
       const end = (index + 1) * clock.lengthMs;
       timer = setTimeout(tick, Math.max(10, end - now + 5));
