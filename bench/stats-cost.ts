@@ -20,7 +20,7 @@
  *
  * Needs root, Postfix, and dist/proxymap (npm run build). Prints a table.
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PostfixInstance } from "../test/helpers/postfix-instance";
@@ -49,6 +49,22 @@ function pin(pid: number, cpu: string): void {
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const TICKS = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) of some processes so far. */
+function cpuSeconds(pids: number[]): number {
+  let t = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      t += (Number(f[11]) + Number(f[12])) / TICKS;
+    } catch {
+      // gone
+    }
+  }
+  return t;
+}
 
 async function main(): Promise<void> {
   requirePostfix();
@@ -67,6 +83,8 @@ async function main(): Promise<void> {
   const insts = new Map<string, PostfixInstance>();
   const perSec: Record<string, number[]> = { on: [], off: [] };
   const ratios: number[] = [];
+  const cpuUs: Record<string, number[]> = { on: [], off: [] };
+  const cpuRatios: number[] = [];
   try {
     for (const [name, mainCf] of variants) insts.set(name, await PostfixInstance.start({ impl, label: `statsbench-${name}`, mainCf }));
     if (PIN) {
@@ -74,19 +92,29 @@ async function main(): Promise<void> {
       pin(process.pid, PIN[1]);
     }
     for (const [name] of variants) await runLoad({ socket: insts.get(name)!.socket("proxymap"), table, keys, clients: CLIENTS, seconds: 1 });
-    console.log(`round | on lookups/s | off lookups/s | on/off`);
+    console.log(`round | on lookups/s | off lookups/s | on/off | on CPU us/lookup | off CPU us/lookup | off/on`);
     for (let r = 0; r < ROUNDS; r++) {
       const order = r % 2 === 0 ? variants : [...variants].reverse();
       const got: Record<string, number> = {};
+      const cpu: Record<string, number> = {};
       for (const [name] of order) {
-        const res = await runLoad({ socket: insts.get(name)!.socket("proxymap"), table, keys, clients: CLIENTS, seconds: SECONDS });
+        const inst = insts.get(name)!;
+        const pids = inst.servicePids("proxymap");
+        const before = cpuSeconds(pids);
+        const res = await runLoad({ socket: inst.socket("proxymap"), table, keys, clients: CLIENTS, seconds: SECONDS });
+        const used = cpuSeconds(pids) - before;
         if (res.errors) console.error(`warning: ${name}: ${res.errors} error replies`);
         got[name] = res.perSec;
         perSec[name].push(res.perSec);
+        cpu[name] = (used * 1e6) / res.lookups;
+        cpuUs[name].push(cpu[name]);
       }
       const ratio = got.on / got.off;
       ratios.push(ratio);
-      console.log(`${String(r + 1).padStart(5)} | ${got.on.toFixed(0).padStart(12)} | ${got.off.toFixed(0).padStart(13)} | ${ratio.toFixed(3)}`);
+      cpuRatios.push(cpu.off / cpu.on);
+      console.log(
+        `${String(r + 1).padStart(5)} | ${got.on.toFixed(0).padStart(12)} | ${got.off.toFixed(0).padStart(13)} | ${ratio.toFixed(3)} | ${cpu.on.toFixed(2).padStart(16)} | ${cpu.off.toFixed(2).padStart(17)} | ${(cpu.off / cpu.on).toFixed(3)}`,
+      );
     }
     const m = median(ratios);
     console.log(
@@ -94,7 +122,11 @@ async function main(): Promise<void> {
         `median on/off ${m.toFixed(3)} (cost ${((1 - m) * 100).toFixed(1)}%), range ${Math.min(...ratios).toFixed(3)}..${Math.max(...ratios).toFixed(3)}; ` +
         `median lookups/s on ${median(perSec.on).toFixed(0)}, off ${median(perSec.off).toFixed(0)}`,
     );
-    if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, clients: CLIENTS, perSec, ratios }, null, 1));
+    const cm = median(cpuRatios);
+    console.log(
+      `CPU per lookup: median on ${median(cpuUs.on).toFixed(2)} us, off ${median(cpuUs.off).toFixed(2)} us; median off/on ${cm.toFixed(3)} (cost ${((1 - cm) * 100).toFixed(1)}%), range ${Math.min(...cpuRatios).toFixed(3)}..${Math.max(...cpuRatios).toFixed(3)}`,
+    );
+    if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, clients: CLIENTS, perSec, ratios, cpuUs, cpuRatios }, null, 1));
   } finally {
     for (const i of insts.values()) i.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -11,7 +11,9 @@
  * when it counts (and before every snapshot). The statistics clock
  * (reporter.ts) keeps `clock.index` current while requests come in and
  * sets it first thing when they start again after a pause; no timer per
- * counter and no allocation per request.
+ * counter and no allocation per request. A request touches only the
+ * since-start numbers (and the interval's largest latency): the interval
+ * in progress is their difference from a copy taken when it began.
  *
  * The same class serves table counts (kept by the dict layer, ops.ts) and
  * per-host counts (kept by a driver's pool and reported through the
@@ -109,13 +111,16 @@ export interface PeriodJson {
 }
 
 export class Counters {
-  /** Since the process started. */
+  /** Since the process started: the only numbers a request touches. */
   readonly total = new Period();
-  /** The interval in progress. */
-  readonly current = new Period();
+  /** `total` when the interval in progress began; the interval is the difference. */
+  private readonly base = new Period();
+  /** Largest timed request of the interval in progress (ms), and when. */
+  private curMax = 0;
+  private curMaxAt = 0;
   /** The last complete interval (empty when nothing happened in it). */
   readonly last = new Period();
-  /** Index of the interval `current` belongs to (time / interval length). */
+  /** Index of the interval in progress (time / interval length). */
   interval = -1;
   /** Requests that have started and not ended. */
   inflight = 0;
@@ -124,26 +129,35 @@ export class Counters {
   done(op: OpIndex, status: number, ms: number): void {
     const outcome = OUTCOME_OF_STATUS[status];
     if (outcome === undefined || outcome < 0) return;
-    if (this.interval !== clock.index) this.rotate(clock.index);
-    const i = cell(op, outcome);
-    this.total.counts[i]++;
-    this.current.counts[i]++;
-    if (ms >= 0) {
-      this.total.latency.record(ms);
-      this.current.latency.record(ms);
-    }
+    this.outcome(op, outcome as OutcomeIndex, ms);
   }
 
   /** Same as done() with an outcome index instead of a status code (pools, drivers). */
   outcome(op: OpIndex, outcome: OutcomeIndex, ms: number): void {
     if (this.interval !== clock.index) this.rotate(clock.index);
-    const i = cell(op, outcome);
-    this.total.counts[i]++;
-    this.current.counts[i]++;
+    this.total.counts[op * 4 + outcome]++;
     if (ms >= 0) {
       this.total.latency.record(ms);
-      this.current.latency.record(ms);
+      if (ms > this.curMax) {
+        this.curMax = ms;
+        this.curMaxAt = Date.now();
+      }
     }
+  }
+
+  /** The interval in progress: what was counted since it began. */
+  get current(): Period {
+    const p = new Period();
+    const t = this.total;
+    const b = this.base;
+    for (let i = 0; i < 16; i++) p.counts[i] = t.counts[i] - b.counts[i];
+    const h = p.latency;
+    for (let i = 0; i < h.counts.length; i++) h.counts[i] = t.latency.counts[i] - b.latency.counts[i];
+    h.n = t.latency.n - b.latency.n;
+    h.sumMs = t.latency.sumMs - b.latency.sumMs;
+    h.maxMs = this.curMax;
+    h.maxAt = this.curMaxAt;
+    return p;
   }
 
   /**
@@ -153,13 +167,12 @@ export class Counters {
    */
   rotate(index: number): void {
     if (index === this.interval) return;
-    if (this.interval >= 0 && index === this.interval + 1) {
-      this.last.clear();
-      this.last.add(this.current);
-    } else {
-      this.last.clear();
-    }
-    this.current.clear();
+    this.last.clear();
+    if (this.interval >= 0 && index === this.interval + 1) this.last.add(this.current);
+    this.base.clear();
+    this.base.add(this.total);
+    this.curMax = 0;
+    this.curMaxAt = 0;
     this.interval = index;
   }
 

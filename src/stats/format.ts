@@ -144,6 +144,7 @@ function backendStatusText(b: MergedBackend, iv: string, now: number): string {
 export function periodJson(p: Period): Record<string, unknown> {
   const byOp: Record<string, Record<string, number>> = {};
   for (const [name, op] of Object.entries(Op)) {
+    if (op !== Op.lookup && p.ops(op) === 0) continue; // lookups always, other operations once used
     const o: Record<string, number> = {};
     OUTCOME_NAMES.forEach((oc, i) => (o[oc] = p.count(op, i)));
     byOp[name] = o;
