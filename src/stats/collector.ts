@@ -21,7 +21,7 @@
  */
 import type { BackendStats, OpResult } from "../tables/table";
 import { openInstances } from "../tables/dict/cache";
-import { clock, Counters, type CountersJson, type OpIndex } from "./counters";
+import { clock, Counters, Period, type CountersJson, type OpIndex } from "./counters";
 import { mergeCounters } from "./merge";
 
 /** Requests answered at once are timed one in this many (a power of two). */
@@ -144,6 +144,53 @@ export function snapshotTables(): TableSnapshot[] {
   for (const [table, c] of tables) {
     c.rotate(index);
     out.push({ table, counters: c.toJSON(), backends: mergeHosts(backends.get(table)?.list ?? []) });
+  }
+  return out;
+}
+
+/** One table's part of an interval that has just ended (the interval log lines). */
+export interface IntervalTable {
+  table: string;
+  period: Period;
+  inflight: number;
+  backends: Array<{ host: string; busy: number; open: number; limit: number; downUntil: number; period: Period | undefined }>;
+}
+
+/**
+ * The tables that had requests in interval `from`, which the clock has
+ * just left (clock.onAdvance): their counters still hold it as `current`.
+ */
+export function intervalTables(from: number): IntervalTable[] {
+  const out: IntervalTable[] = [];
+  const byLabel = new Map<string, IntervalTable>();
+  for (const [table, c] of tables) {
+    if (c.interval !== from) continue;
+    const period = c.current;
+    if (period.total === 0) continue;
+    const t: IntervalTable = { table, period, inflight: c.inflight, backends: [] };
+    out.push(t);
+    byLabel.set(table, t);
+  }
+  const seen = new Map<IntervalTable, Set<object>>();
+  for (const d of openInstances()) {
+    const t = byLabel.get(`${d.type}:${d.name}`);
+    const f = d.driver?.backends;
+    if (!t || !f) continue;
+    let reported: readonly BackendStats[];
+    try {
+      reported = f.call(d.driver);
+    } catch {
+      continue;
+    }
+    let keys = seen.get(t);
+    if (!keys) seen.set(t, (keys = new Set()));
+    for (const b of reported) {
+      const key: object = b.counters ?? b;
+      if (keys.has(key)) continue;
+      keys.add(key);
+      const period = b.counters && b.counters.interval === from ? b.counters.current : undefined;
+      t.backends.push({ host: b.host, busy: b.busy, open: b.open, limit: b.limit, downUntil: b.downUntil, period });
+    }
   }
   return out;
 }

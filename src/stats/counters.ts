@@ -42,10 +42,21 @@ export const clock = {
   lengthMs: 60_000,
   /** Index of the interval in progress: floor(now / lengthMs). */
   index: 0,
+  /**
+   * Called when the clock moves past interval `from`, before any counter
+   * moves on: counters whose interval is `from` still hold it as
+   * `current` (the interval log lines are made there). Must not call sync().
+   */
+  onAdvance: undefined as ((from: number) => void) | undefined,
   /** Set index from the wall clock; returns it. */
   sync(now = Date.now()): number {
-    this.index = Math.floor(now / this.lengthMs);
-    return this.index;
+    const index = Math.floor(now / this.lengthMs);
+    if (index !== this.index) {
+      const from = this.index;
+      this.index = index;
+      this.onAdvance?.(from);
+    }
+    return index;
   },
 };
 

@@ -16,10 +16,11 @@
  *                                      Prometheus's text format, atomically
  *
  * The clock sleeps while there are no requests. The first request after a
- * pause wakes it (collector.ts); then once a second it writes this
+ * pause wakes it (collector.ts); then at most once a second it writes this
  * process's status file (statusFiles.ts) and the Prometheus file, if
- * anything changed, and at each interval boundary it logs the interval
- * that just ended. A second without requests puts it back to sleep, with
+ * anything changed, and just after each interval boundary (it also looks
+ * then, so that no interval is skipped) it moves the counters on and logs
+ * the interval that just ended. A second without requests puts it back to sleep, with
  * one wake-up left at the end of the interval when that interval's lines
  * are still to be logged. One timer per process, none per request.
  *
@@ -33,8 +34,8 @@ import { dirname } from "node:path";
 import type { MainConfig } from "../config/mainCf";
 import { msg } from "../log/msg";
 import { getBool, getTime } from "../server/params";
-import { activity, setWakeHandler, snapshotTables, statsEnabled, type TableSnapshot } from "./collector";
-import { clock, Period } from "./counters";
+import { activity, intervalTables, setWakeHandler, snapshotTables, statsEnabled } from "./collector";
+import { clock } from "./counters";
 import { backendLogLine, tableLogLine } from "./format";
 import { renderPrometheus } from "./prometheus";
 import { getpwnam } from "../sys/libc";
@@ -117,11 +118,11 @@ export function startStatistics(o: ReporterOptions): Reporter {
   const warned = new Set<string>();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let lastSeq = -1;
-  /** Interval index whose lines are logged (or were not needed). */
-  let loggedUpTo = clock.sync();
   /** The latest interval in which requests were counted. */
   let activeInterval = -1;
   let lastPrometheus = 0;
+  /** When this process last wrote its status file. */
+  let lastWrite = 0;
   /** A Prometheus write was left to another process: make sure the last state gets out. */
   let prometheusPending = false;
 
@@ -174,50 +175,50 @@ export function startStatistics(o: ReporterOptions): Reporter {
     }
   }
 
-  function logInterval(tables: readonly TableSnapshot[], now: number): void {
-    for (const t of tables) {
-      const p = Period.fromJSON(t.counters.last);
-      if (p.total === 0) continue;
-      msg.info(tableLogLine(t.table, p, clock.lengthMs, t.counters.inflight));
+  /** The log lines of interval `from`, which the clock has just left. */
+  function logInterval(from: number): void {
+    const now = Date.now();
+    for (const t of intervalTables(from)) {
+      msg.info(tableLogLine(t.table, t.period, clock.lengthMs, t.inflight));
       for (const b of t.backends) {
-        const bp = b.counters ? Period.fromJSON(b.counters.last) : undefined;
-        if ((bp && bp.total > 0) || b.downUntil > now || b.busy > 0) msg.info(backendLogLine(t.table, b, bp, clock.lengthMs, now));
+        if ((b.period && b.period.total > 0) || b.downUntil > now || b.busy > 0) msg.info(backendLogLine(t.table, b, b.period, clock.lengthMs, now));
       }
     }
+  }
+
+  /**
+   * When to look again while requests come in: in a second, or just after
+   * the interval boundary if that comes first, so that counts move to the
+   * new interval within milliseconds of it and no interval is skipped.
+   */
+  function arm(now: number): void {
+    const toBoundary = (clock.index + 1) * clock.lengthMs - now;
+    timer = setTimeout(tick, Math.max(5, Math.min(TICK_MS, toBoundary + 2)));
+    timer.unref?.();
   }
 
   function tick(): void {
     timer = undefined;
     const now = Date.now();
-    const index = clock.sync(now);
+    const index = clock.sync(now); // logs the interval it leaves (onAdvance)
     const changed = activity.seq !== lastSeq;
     if (changed) activeInterval = index;
-    const logDue = s.intervalMs > 0 && loggedUpTo < index;
-    if (!changed && !logDue) {
-      sleep(now, index);
-      return;
-    }
-    const st = snapshot(now);
-    if (logDue) {
-      loggedUpTo = index;
-      logInterval(st.tables, now);
-    }
-    if (changed) {
+    if (changed && now - lastWrite >= MIN_WRITE_GAP_MS) {
+      const st = snapshot(now);
       lastSeq = activity.seq;
+      lastWrite = now;
       writeStatus(st);
       writePrometheus(st, now, false);
-      timer = setTimeout(tick, TICK_MS);
-      timer.unref?.();
-    } else {
-      sleep(now, index);
     }
+    if (changed) arm(now);
+    else sleep(now, index);
   }
 
   /** No requests for a second: sleep, waking once more to log an interval that had requests. */
   function sleep(now: number, index: number): void {
     activity.awake = false;
     if (prometheusPending) writePrometheus(snapshot(now), now, true);
-    if (s.intervalMs > 0 && activeInterval >= loggedUpTo) {
+    if (s.intervalMs > 0 && activeInterval === index) {
       const end = (index + 1) * clock.lengthMs;
       timer = setTimeout(tick, Math.max(10, end - now + 5));
       timer.unref?.();
@@ -225,10 +226,10 @@ export function startStatistics(o: ReporterOptions): Reporter {
     }
   }
 
+  if (s.intervalMs > 0) clock.onAdvance = logInterval;
   setWakeHandler(() => {
     if (timer !== undefined) clearTimeout(timer);
-    timer = setTimeout(tick, TICK_MS);
-    timer.unref?.();
+    arm(Date.now());
   });
 
   const removeOwn = () => {
@@ -252,6 +253,7 @@ export function startStatistics(o: ReporterOptions): Reporter {
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
       setWakeHandler(() => {});
+      clock.onAdvance = undefined;
       process.off("exit", removeOwn);
       removeOwn();
     },

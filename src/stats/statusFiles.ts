@@ -29,6 +29,8 @@ import type { TableSnapshot } from "./collector";
 
 export const STATUS_DIR_NAME = "proxymap-status";
 const FILE_RE = /^([1-9][0-9]*)\.json$/;
+/** writeAtomic()'s temporary name of a status file: PID.json.WRITER.tmp. */
+const TMP_RE = /^[1-9][0-9]*\.json\.([1-9][0-9]*)\.tmp$/;
 
 /** What one process writes. */
 export interface ProcessStatus {
@@ -151,6 +153,16 @@ export interface ReadResult {
 export function readStatusFiles(dir: string, opts: { prune: boolean; skipPid?: number }): ReadResult {
   const out: ReadResult = { live: [], stale: 0 };
   for (const name of readdirSync(dir)) {
+    const t = TMP_RE.exec(name);
+    if (t && opts.prune && !pidAlive(Number(t[1]))) {
+      // Left by a writer that died between write and rename.
+      try {
+        unlinkSync(join(dir, name));
+      } catch {
+        // not ours to remove
+      }
+      continue;
+    }
     const m = FILE_RE.exec(name);
     if (!m) continue;
     const pid = Number(m[1]);
