@@ -165,16 +165,21 @@ export async function checkService(configDir: string, o: DaemonOptions, key: str
     const queueDir = getStr(config, "queue_directory", "/var/spool/postfix");
     const mailOwner = getStr(config, "mail_owner", "postfix");
     const root = process.geteuid?.() === 0;
+    preloadLibc();
+    await runPreJailInit(preJailContext(o.serviceName, config.get(writer ? "proxy_write_maps" : "proxy_read_maps")));
     if (root) {
       process.chdir(queueDir);
-      preloadLibc();
-      await runPreJailInit(preJailContext(o.serviceName, config.get(writer ? "proxy_write_maps" : "proxy_read_maps")));
       chrootUid(o.chroot ? queueDir : undefined, o.dropPrivileges ? mailOwner : undefined);
       report.as = `as ${o.dropPrivileges ? mailOwner : "root"}${o.chroot ? `, chrooted to ${queueDir}` : ""}`;
     } else {
       report.as = `as uid ${process.geteuid?.()} (not root: no chroot, no switch to ${mailOwner})`;
     }
     const user = o.dropPrivileges && root ? mailOwner : root ? "root" : `uid ${process.geteuid?.()}`;
+    // The daemon's own check, after the jail (server/daemon.ts), with its words.
+    if (o.serviceName !== "proxymap" && o.serviceName !== "proxywrite") {
+      report.errors.push("service name must be one of proxymap or proxymap");
+      return report;
+    }
     const approved = [...approvedTableSet(config, writer)].sort();
     report.errors.push(...cap.problems());
     report.approved = approved;
