@@ -36,6 +36,8 @@ export interface LoadResult {
   p50Us: number;
   p99Us: number;
   errors: number;
+  /** Replies that found the key (status 0). */
+  hits: number;
   /** Latencies in microseconds (only when asked, for merging). */
   samples?: number[];
 }
@@ -68,6 +70,7 @@ async function runHere(o: LoadOptions, keepSamples: boolean): Promise<LoadResult
   const reqs = o.keys.map((k) => encodeLookup(o.table, flags, k));
   const lat: number[] = [];
   let errors = 0;
+  let hits = 0;
   let stop = false;
   const started: Promise<void>[] = [];
   const finished: Promise<void>[] = [];
@@ -105,7 +108,8 @@ async function runHere(o: LoadOptions, keepSamples: boolean): Promise<LoadResult
               lat.push((performance.now() - sentAt) * 1000);
               // "status\0" then a digit: anything but 0/1 (found/not found) counts as an error.
               const st = list[7];
-              if (st !== 0x30 && st !== 0x31) errors++;
+              if (st === 0x30) hits++;
+              else if (st !== 0x31) errors++;
             }
             if (stop) {
               s.end();
@@ -145,6 +149,7 @@ async function runHere(o: LoadOptions, keepSamples: boolean): Promise<LoadResult
     p50Us: percentile(sorted, 0.5),
     p99Us: percentile(sorted, 0.99),
     errors,
+    hits,
     samples: keepSamples ? lat : undefined,
   };
 }
@@ -165,7 +170,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const lat = Float64Array.from(outs.flatMap((r) => r.samples ?? [])).sort();
   const seconds = Math.max(...outs.map((r) => r.seconds));
   const lookups = outs.reduce((a, r) => a + r.lookups, 0);
-  return { clients: o.clients, lookups, seconds, perSec: lookups / seconds, p50Us: percentile(lat, 0.5), p99Us: percentile(lat, 0.99), errors: outs.reduce((a, r) => a + r.errors, 0) };
+  return { clients: o.clients, lookups, seconds, perSec: lookups / seconds, p50Us: percentile(lat, 0.5), p99Us: percentile(lat, 0.99), errors: outs.reduce((a, r) => a + r.errors, 0), hits: outs.reduce((a, r) => a + r.hits, 0) };
 }
 
 function arg(argv: string[], name: string, dflt?: string): string | undefined {

@@ -6,6 +6,8 @@
  *   --listen PATH       the daemon on a UNIX socket of its own, without master
  *   --demo              a self-contained demonstration (server/demo.ts)
  *   --self-test         which embedded native parts load (server/selfTest.ts)
+ *   --status [--json]   statistics of the instance's processes (stats/statusCommand.ts)
+ *   --check             the approved tables checked before going live (check/checkCommand.ts)
  *   --help              usage
  * A fatal error (msg.fatal) ends the process with status 1 after a pause of
  * one second, as Postfix's msg_fatal does (our own modes skip the pause);
@@ -17,8 +19,11 @@ import { FatalError, msg } from "./log/msg";
 import { applyLogChoice, earlyLogChoice } from "./log/setup";
 import { runDaemon } from "./server/daemon";
 import { runDemo } from "./server/demo";
-import { parseDaemonArgs, programName, USAGE } from "./server/options";
+import { parseAdminArgs, parseDaemonArgs, programName, USAGE, type AdminOptions } from "./server/options";
 import { selfTest } from "./server/selfTest";
+import { runStatus } from "./stats/statusCommand";
+import { runCheck, runCheckService } from "./check/checkCommand";
+import { DEFAULT_CANARY } from "./check/serviceCheck";
 
 /**
  * The name Postfix would use (argv[0]'s base name) when this is the compiled
@@ -32,8 +37,30 @@ function processName(): string {
 /** Postfix's msg_fatal sleeps a second before exit, so master cannot restart a broken daemon in a tight loop. */
 let fatalPause = true;
 
+/** --status, --check: commands for the administrator, logging to stderr. */
+async function runAdmin(o: AdminOptions): Promise<number> {
+  switch (o.mode) {
+    case "status":
+      return runStatus({ configDir: o.configDir, json: o.json });
+    case "check":
+      return runCheck({ configDir: o.configDir, key: o.key });
+    case "check-service":
+      return runCheckService(o.configDir, o.line ?? 0, o.key ?? DEFAULT_CANARY);
+  }
+}
+
 async function main(): Promise<number | undefined> {
   const procname = processName();
+  const admin = parseAdminArgs(process.argv.slice(2), process.env);
+  if (admin !== undefined) {
+    applyLogChoice(earlyLogChoice(procname, true, false));
+    fatalPause = false;
+    if (!admin.ok) {
+      process.stderr.write(`${procname}: ${admin.error}\n${USAGE}`);
+      return 2;
+    }
+    return runAdmin(admin.options);
+  }
   const parsed = parseDaemonArgs(process.argv.slice(2), process.env, procname);
   const o = parsed.options;
   const own = o.listenPath !== undefined || o.demo || o.selfTest || o.help;

@@ -48,6 +48,8 @@ export interface MainConfig {
   expand(value: string): string;
   /** The unexpanded dictionary entry (main.cf, -o, or the stored default). */
   raw(name: string): string | undefined;
+  /** Every parameter name: set in main.cf or by -o, declared, or with a default (proxymap --check). */
+  names(): string[];
   /** The configuration directory (MAIL_CONFIG). */
   readonly configDir: string;
   /** mail_version of the installed Postfix (its defaults), whatever main.cf says. */
@@ -180,6 +182,10 @@ class Configuration implements MainConfig {
 
   raw(name: string): string | undefined {
     return this.dict.get(name);
+  }
+
+  names(): string[] {
+    return [...new Set([...this.dict.keys(), ...this.defaults.keys()])];
   }
 
   /** Declare a parameter as a Postfix program does (start-up only). */

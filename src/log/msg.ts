@@ -24,6 +24,11 @@ export function setLogSinks(next: LogSink[]): void {
   sinks = next;
 }
 
+/** Where log lines go now (to restore them after a quiet stretch). */
+export function currentLogSinks(): LogSink[] {
+  return sinks;
+}
+
 function emit(severity: Severity, text: string): void {
   const line = severity === "info" ? text : `${severity}: ${text}`;
   for (const s of sinks) {

@@ -10,12 +10,14 @@
  *   4. mail_owner sanity checks; "do not run this command by hand" when
  *      stdin is a terminal (unless -d or -S); transport type; GENERATION;
  *   5. chdir(queue_directory), pre-jail work (libc, time zone, embedded
- *      native addons: preJail.ts), then chroot and privilege drop (-c, -u);
+ *      native addons: preJail.ts; the statistics directory under master:
+ *      src/stats/reporter.ts), then chroot and privilege drop (-c, -u);
  *   6. post-jail: the service name must be proxymap or proxywrite, the
  *      service is built (approved tables), proxywrite detaches from
  *      master's signals with setsid(); a left-over argument is fatal;
- *   7. -S: one request on stdin/stdout; otherwise the multi-client loop
- *      (skeleton.ts) on the inherited sockets, or on --listen PATH.
+ *   7. -S: one request on stdin/stdout; otherwise the statistics clock
+ *      (src/stats/reporter.ts) and the multi-client loop (skeleton.ts) on
+ *      the inherited sockets, or on --listen PATH.
  *
  * Modes of our own: --listen PATH runs the same daemon on a UNIX socket it
  * binds itself (mode 0666), without master: no status channel, no chdir,
@@ -36,6 +38,8 @@ import { stderrSink } from "../log/stderrSink";
 import { createService, type ProxymapService } from "../service/proxymap";
 import { setUtf8Enabled } from "../tables/utf8";
 import { setTableMainConfig } from "../tables/dbCommon/mainConfig";
+import { setStatsEnabled } from "../stats/collector";
+import { prepareStatusPlace, startStatistics, statsSettings } from "../stats/reporter";
 import { preloadLibc, setsid, strerror, unixListen } from "../sys/libc";
 import { MasterStatus, MASTER_LISTEN_FD } from "./masterStatus";
 import type { DaemonOptions } from "./options";
@@ -86,6 +90,8 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
   setTableMainConfig(config);
   setUtf8Enabled(getBool(config, "smtputf8_enable", true));
   setStrictUtf8(atLeast(mailVersion(config), 3, 11));
+  const stats = statsSettings(config);
+  setStatsEnabled(stats.enabled && !o.standalone);
   const queueDir = getStr(config, "queue_directory", "/var/spool/postfix");
   const mailOwner = getStr(config, "mail_owner", "postfix");
   const mainCf = `${o.configDir}/main.cf`;
@@ -141,6 +147,9 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
   if (o.chroot) new Date().getTimezoneOffset();
   const approved = config.get(o.serviceName === SERVICE_WRITE ? "proxy_write_maps" : "proxy_read_maps");
   await runPreJailInit(preJailContext(o.serviceName, approved));
+  // Statistics files of an instance live under its queue directory (seen
+  // inside the jail too); the directory is made for mail_owner now, as root.
+  const statusPlace = underMaster && stats.enabled ? prepareStatusPlace(queueDir, mailOwner, o.chroot) : undefined;
   const root = o.chroot ? queueDir : undefined;
   chrootUid(root, o.dropPrivileges ? mailOwner : undefined);
   if (root) loggingEnteredJail(root);
@@ -162,6 +171,7 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
     await serveOneRequest(service);
     return { config, service };
   }
+  startStatistics({ settings: stats, service: o.serviceName, statusDir: statusPlace?.dir, owner: statusPlace?.owner, startTicks: statusPlace?.startTicks ?? "" });
   let server: MultiServer | undefined;
   const status = underMaster ? new MasterStatus(o.generation, () => server?.masterGone()) : undefined;
   server = new MultiServer({

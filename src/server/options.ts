@@ -25,6 +25,10 @@
  *   --demo          build a throw-away configuration, answer a few lookups, print them
  *   --self-test     report which embedded native parts load, then exit
  *   --help          usage on standard output
+ * Administration commands (their own small grammar: here -c takes the
+ * configuration directory, as in postconf and postmap; parseAdminArgs()):
+ *   --status [--json] [-c CONFIG_DIR]        statistics of the running processes
+ *   --check [-c CONFIG_DIR] [--key KEY]      check the approved tables
  * Environment: MAIL_CONFIG (configuration directory, default /etc/postfix),
  * GENERATION (octal process generation from master), MAIL_VERBOSE, MAIL_DEBUG.
  *
@@ -91,6 +95,8 @@ export const USAGE = `usage: proxymap [generic Postfix daemon options]
        proxymap --listen PATH [-n proxymap|proxywrite] [-o name=value ...] [-v] [-i time] [-m count]
        proxymap --demo
        proxymap --self-test
+       proxymap --status [--json] [-c config_dir]
+       proxymap --check [-c config_dir] [--key canary_key]
 Postfix options: -c -d -D -i max_idle -l -m max_use -n service -o name=value -s count
                  -S -t transport -u -v -V -z (see master(5) and proxymap(8))
 Environment: MAIL_CONFIG (default /etc/postfix), GENERATION
@@ -278,4 +284,49 @@ function applyWithArg(o: DaemonOptions, c: string, value: string): string | unde
       o.transport = value;
       return;
   }
+}
+
+/** An administration command: --status or --check (not a daemon). */
+export interface AdminOptions {
+  mode: "status" | "check" | "check-service";
+  /** -c DIR, else MAIL_CONFIG, else /etc/postfix. */
+  configDir: string;
+  /** --status --json */
+  json: boolean;
+  /** --check --key KEY: the canary lookup key. */
+  key?: string;
+  /** Internal: --check-service LINE (the child of --check for one master.cf line). */
+  line?: number;
+}
+
+/**
+ * argv of an administration command, or undefined when argv names none
+ * (then it is a daemon's, parseDaemonArgs()). Errors are usage texts.
+ */
+export function parseAdminArgs(args: readonly string[], env: Record<string, string | undefined> = process.env): { ok: true; options: AdminOptions } | { ok: false; error: string } | undefined {
+  const modes = args.filter((a) => a === "--status" || a === "--check" || a === "--check-service");
+  if (modes.length === 0) return undefined;
+  if (modes.length > 1) return { ok: false, error: "use one of --status and --check" };
+  const o: AdminOptions = { mode: modes[0].slice(2) as AdminOptions["mode"], configDir: env.MAIL_CONFIG || "/etc/postfix", json: false };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const value = (): string | undefined => args[++i];
+    if (a === "--status" || a === "--check") continue;
+    if (a === "--check-service") {
+      const v = Number(value());
+      if (!Number.isSafeInteger(v) || v <= 0) return { ok: false, error: "--check-service needs a master.cf line number" };
+      o.line = v;
+    } else if (a === "--json" && o.mode === "status") o.json = true;
+    else if (a === "-c" || a === "--config") {
+      const v = value();
+      if (!v) return { ok: false, error: `option ${a} needs a configuration directory` };
+      o.configDir = v;
+    } else if (a.startsWith("-c") && a.length > 2) o.configDir = a.slice(2);
+    else if (a === "--key" && o.mode !== "status") {
+      const v = value();
+      if (v === undefined || v === "") return { ok: false, error: "option --key needs a key" };
+      o.key = v;
+    } else return { ok: false, error: `invalid option for --${o.mode}: ${a}` };
+  }
+  return { ok: true, options: o };
 }

@@ -256,4 +256,4 @@ function openLoaded(args: OpenArgs): Table {
   return new LmdbTable(name, db, flags);
 }
 
-export const lmdb: TableType = { type: TYPE, open };
+export const lmdb: TableType = { type: TYPE, open, writeFiles: (name) => [`${name}.${TYPE}`] };

@@ -41,7 +41,8 @@ import { userInfo } from "node:os";
 import type { SslOptions } from "mysql2";
 import { msg } from "../log/msg";
 import { DictFlag } from "../protocol/constants";
-import { TableError, type OpenArgs, type OpenContext, type Table, type TableType } from "./table";
+import { TableError, type BackendStats, type OpenArgs, type OpenContext, type Table, type TableType } from "./table";
+import { Outcome } from "../stats/counters";
 import { lowercaseAscii } from "./utf8";
 import { cString } from "./strings";
 import { CfgParser } from "./dbCommon/cfgParser";
@@ -256,6 +257,7 @@ class MysqlTable implements Table {
         this.label,
         (quote) => cfg.ctx.expandQuery(cfg.query, name, quote) ?? "",
         (sets) => this.accept(sets, name),
+        (a) => ("overLimit" in a ? Outcome.retry : a.value === undefined ? Outcome.notfound : Outcome.ok),
       );
     } catch (e) {
       if (e instanceof Unavailable) {
@@ -293,6 +295,11 @@ class MysqlTable implements Table {
       }
     }
     return { value: out.length > 0 ? out : undefined };
+  }
+
+  /** The pool's hosts (shared with every table of the same connection settings). */
+  backends(): BackendStats[] {
+    return this.pool.backends();
   }
 
   close(): void {

@@ -35,7 +35,8 @@
  */
 import { msg } from "../log/msg";
 import { DictFlag } from "../protocol/constants";
-import { TableError, type OpenArgs, type OpenContext, type Table, type TableType } from "./table";
+import { TableError, type BackendStats, type OpenArgs, type OpenContext, type Table, type TableType } from "./table";
+import { Outcome } from "../stats/counters";
 import { lowercaseAscii } from "./utf8";
 import { CfgParser } from "./dbCommon/cfgParser";
 import { installedGeneration } from "./dbCommon/mainConfig";
@@ -90,6 +91,7 @@ class PgsqlTable implements Table {
         this.label,
         (conn) => this.build(conn, name),
         (result, conn) => this.accept(result, conn, name),
+        (a) => ("overLimit" in a ? Outcome.retry : a.value === undefined ? Outcome.notfound : Outcome.ok),
       );
     } catch (e) {
       if (e instanceof Unavailable) {
@@ -141,6 +143,11 @@ class PgsqlTable implements Table {
       }
     }
     return { value: out.length > 0 ? out : undefined };
+  }
+
+  /** The pool's hosts (shared with every table of the same connection settings). */
+  backends(): BackendStats[] {
+    return this.pool.backends();
   }
 
   close(): void {

@@ -25,6 +25,9 @@
  * reference keeps the connection, and the late or left-over bytes are
  * read as the answer to a later request; here the connection is closed.
  *
+ * Statistics: backends() reports the pool's server (SERVER) with its
+ * connections and the outcome and time of each lookup sent to it (net/pool.ts).
+ *
  * Logs (reference wording): "connect to ENDPOINT: ERRNO", "table
  * socketmap:NAME lookup error: ERRNO|unexpected disconnect|time limit
  * exceeded|input format error|input exceeds size limit", "socketmap:NAME
@@ -32,7 +35,7 @@
  */
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { TableError, type BackendStats, type OpenArgs, type Table, type TableType } from "./table";
 import { lowercaseAscii } from "./utf8";
 import { cString } from "./strings";
 import { warnConnectFailed, type ParseStep } from "./net/connection";
@@ -101,7 +104,16 @@ class SocketmapTable implements Table {
     }
   }
 
-  async lookup(key: string, flags: number): Promise<string | undefined> {
+  lookup(key: string, flags: number): Promise<string | undefined> {
+    return this.pool.counted(this.ask(key, flags));
+  }
+
+  /** The server's statistics (shared by every table naming it). */
+  backends(): BackendStats[] {
+    return [this.pool.backendStats(this.server)];
+  }
+
+  private async ask(key: string, flags: number): Promise<string | undefined> {
     if (msg.verbose) msg.info(`dict_sockmap_lookup: key ${key}`);
     const k = flags & DictFlag.FOLD_MUL ? lowercaseAscii(key) : key;
     const reply = cString(await this.exchange(encodeNetstring(`${this.mapName} ${k}`)));

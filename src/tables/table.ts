@@ -15,6 +15,7 @@
  */
 
 import type { Gen } from "../protocol/scan";
+import type { Counters } from "../stats/counters";
 
 export type Maybe<T> = T | Promise<T>;
 
@@ -91,7 +92,38 @@ export interface Table {
    * (hash/btree: NAME.db, cdb: NAME.cdb): what DEBUG and UTF-8 log lines show.
    */
   readonly dictName?: string;
+  /**
+   * Tables that talk to servers (databases, directories, socketmap, tcp,
+   * memcache): what their connection pool knows about each server, for
+   * statistics (proxymap --status, the interval log lines, Prometheus).
+   * Called about once a second while the table is in use, never per
+   * request; it must be cheap and must not throw. Tables sharing one
+   * pool may return the same entries: entries with the same `counters`
+   * object are counted once.
+   */
+  backends?(): readonly BackendStats[];
   close?(): Maybe<void>;
+}
+
+/** One backend server of a table, as its pool sees it now (Table.backends()). */
+export interface BackendStats {
+  /** The server as the table's configuration names it ("inet:db1:3306", "unix:/run/x.sock", "db1"). */
+  readonly host: string;
+  /** Connections carrying a request now. */
+  readonly busy: number;
+  /** Connections open (or being opened) now, busy or idle. */
+  readonly open: number;
+  /** The most connections the pool opens to this server (0 = no limit of its own). */
+  readonly limit: number;
+  /** Set aside after failures until this time (ms since the epoch); 0 = in use. */
+  readonly downUntil: number;
+  /**
+   * Requests this server answered, by outcome, with their latency
+   * (src/stats/counters.ts; the pool counts with counters.outcome() when
+   * an exchange with this server ends). Absent when the pool does not
+   * count per server.
+   */
+  readonly counters?: Counters;
 }
 
 /** What a driver's open() receives. */
@@ -190,6 +222,16 @@ export interface TableType {
    * (internal: dict_ht_open() has no DICT_DEBUG). Default: logged.
    */
   readonly debugLogged?: boolean;
+  /**
+   * Types whose read-write open (proxywrite) creates or may change files
+   * (hash, btree: NAME.db; lmdb: NAME.lmdb): those files. `proxymap
+   * --check` must create and change nothing, so for these types it checks
+   * that the service user may write the files (or create them in their
+   * directory) and opens them read-only. A type without it promises that
+   * its read-write open creates and changes nothing (only updates and
+   * deletes write), so --check opens it read-write as proxywrite does.
+   */
+  writeFiles?(name: string): string[];
   /** Throw TableError("config"|"retry", text) when the table cannot be opened. */
   open(args: OpenArgs, ctx: OpenContext): Maybe<Table>;
 }

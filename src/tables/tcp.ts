@@ -19,6 +19,9 @@
  * one table are in flight at once; the reference has one connection per
  * table and one lookup at a time. Time limit 100 s per connect and reply.
  *
+ * Statistics: backends() reports the pool's server (HOST:PORT) with its
+ * connections and the outcome and time of each lookup sent to it (net/pool.ts).
+ *
  * Logs (reference wording): "connect to TCP map NAME: ERRNO", "read TCP
  * map reply from NAME: unexpected EOF (ERRNO)|text longer than 4096|
  * malformed reply: TEXT|bad status code: TEXT", "host or service NAME not
@@ -26,7 +29,7 @@
  */
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { TableError, type BackendStats, type OpenArgs, type Table, type TableType } from "./table";
 import { lowercaseAscii } from "./utf8";
 import { cString, isSpaceCode } from "./strings";
 import { ConnectError, type Connection, type Endpoint, type ParseStep } from "./net/connection";
@@ -103,7 +106,16 @@ class TcpTable implements Table {
     }
   }
 
-  async lookup(key: string, flags: number): Promise<string | undefined> {
+  lookup(key: string, flags: number): Promise<string | undefined> {
+    return this.pool.counted(this.ask(key, flags));
+  }
+
+  /** The server's statistics. */
+  backends(): BackendStats[] {
+    return [this.pool.backendStats(this.name)];
+  }
+
+  private async ask(key: string, flags: number): Promise<string | undefined> {
     if (msg.verbose) msg.info(`dict_tcp_lookup: key ${key}`);
     const k = flags & DictFlag.FOLD_MUL ? lowercaseAscii(key) : key;
     const { line: raw, conn } = await this.exchange(`get ${hexQuote(k)}\n`);

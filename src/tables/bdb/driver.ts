@@ -467,6 +467,7 @@ function asTableError(e: unknown, path: string): TableError {
 export function bdbTableType(type: BdbType): TableType {
   return {
     type,
+    writeFiles: (name) => [`${name}.db`],
     open(args: OpenArgs): Table | Promise<Table> {
       try {
         libdb();

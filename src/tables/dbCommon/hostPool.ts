@@ -36,6 +36,9 @@
  * event and statement.
  */
 import { msg } from "../../log/msg";
+import { statsEnabled } from "../../stats/collector";
+import { Counters, Op, Outcome, type OutcomeIndex } from "../../stats/counters";
+import type { BackendStats } from "../table";
 
 /** One server of a pool, as a `hosts` entry names it. */
 export interface PoolHost {
@@ -119,6 +122,8 @@ interface HostState<H> {
   /** Open (or opening) connections. */
   conns: number;
   probeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Lookups tried on this host (undefined when statistics are off). */
+  readonly counters: Counters | undefined;
 }
 
 interface Conn<H, C> {
@@ -176,7 +181,8 @@ export class HostPool<H extends PoolHost, C, R> {
     readonly settings: HostPoolSettings<H>,
     private readonly onClose: () => void,
   ) {
-    this.hosts = settings.hosts.map((entry) => ({ entry, downUntil: 0, probeDelay: PROBE_INTERVAL_MS, conns: 0, probeTimer: undefined }));
+    const counted = statsEnabled();
+    this.hosts = settings.hosts.map((entry) => ({ entry, downUntil: 0, probeDelay: PROBE_INTERVAL_MS, conns: 0, probeTimer: undefined, counters: counted ? new Counters() : undefined }));
   }
 
   /** Connections open or being opened (tests, bench). */
@@ -200,13 +206,33 @@ export class HostPool<H extends PoolHost, C, R> {
     for (const w of this.waiters.splice(0)) w(undefined);
   }
 
+  /** Each host: connections, limit, set aside until, counts (Table.backends()). */
+  backends(): BackendStats[] {
+    return this.hosts.map((h) => {
+      let idle = 0;
+      for (const c of this.idle) if (c.host === h) idle++;
+      return { host: h.entry.label, busy: h.conns - idle, open: h.conns, limit: this.settings.limit, downUntil: h.downUntil, counters: h.counters };
+    });
+  }
+
+  /** Count one attempt of a lookup on a host (statistics). */
+  private record(h: HostState<H>, started: number, outcome: OutcomeIndex): void {
+    h.counters?.outcome(Op.lookup, outcome, performance.now() - started);
+  }
+
   /**
    * Run one lookup's statement: build(conn) gives the statement for a
    * connection (quoting may depend on it) or refuses; accept() turns the
    * result into the answer or refuses it. Tries hosts until one answers;
    * throws Unavailable when none does (warnings logged on the way).
+   * classify() tells the host's statistics what an answer was (default: ok).
    */
-  async run<T>(label: string, build: (conn: C) => string | Refused, accept: (r: R, conn: C) => T | Refused): Promise<T> {
+  async run<T>(
+    label: string,
+    build: (conn: C) => string | Refused,
+    accept: (r: R, conn: C) => T | Refused,
+    classify?: (answer: T) => OutcomeIndex,
+  ): Promise<T> {
     const tried = new Set<HostState<H>>();
     const deadline = Date.now() + this.settings.queryTimeoutMs;
     for (;;) {
@@ -224,6 +250,7 @@ export class HostPool<H extends PoolHost, C, R> {
         }
         if (msg.verbose) msg.info(`expanded and quoted query: >${sql}<`);
         let result: R;
+        const started = performance.now();
         try {
           result = await this.statement(c, sql);
         } catch (e) {
@@ -232,6 +259,7 @@ export class HostPool<H extends PoolHost, C, R> {
             // The server answered with an error: the host is fine.
             this.giveBack(c);
             msg.warn(this.driver.statementWarning(label, c.host.entry, f.message, f));
+            this.record(c.host, started, Outcome.retry);
             tried.add(c.host);
             break;
           }
@@ -248,6 +276,7 @@ export class HostPool<H extends PoolHost, C, R> {
             break;
           }
           msg.warn(this.driver.statementWarning(label, c.host.entry, f.message, f));
+          this.record(c.host, started, Outcome.retry);
           this.hostFailed(c.host);
           tried.add(c.host);
           break;
@@ -255,11 +284,13 @@ export class HostPool<H extends PoolHost, C, R> {
         const out = accept(result, c.raw);
         if (out instanceof Refused) {
           msg.warn(this.driver.statementWarning(label, c.host.entry, out.reason, out));
+          this.record(c.host, started, Outcome.retry);
           this.giveBack(c);
           tried.add(c.host);
           break;
         }
         if (msg.verbose) msg.info(`${label}: successful query result from host ${c.host.entry.label}`);
+        this.record(c.host, started, classify ? classify(out) : Outcome.ok);
         this.giveBack(c);
         return out;
       }
@@ -384,6 +415,7 @@ export class HostPool<H extends PoolHost, C, R> {
   private async connectTo(host: HostState<H>): Promise<Conn<H, C> | undefined> {
     this.total++;
     host.conns++;
+    const started = performance.now();
     try {
       const c = await this.open(host);
       this.counted.add(c);
@@ -399,6 +431,7 @@ export class HostPool<H extends PoolHost, C, R> {
       const w = this.waiters.shift();
       if (w) w(undefined);
       msg.warn(this.driver.connectWarning(host.entry, e));
+      this.record(host, started, Outcome.retry);
       this.hostFailed(host, e);
       return undefined;
     }

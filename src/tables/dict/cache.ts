@@ -144,6 +144,11 @@ export function closeQuietly(table: Table | undefined): void {
   }
 }
 
+/** The open instances (statistics: their drivers' backends). */
+export function* openInstances(): Generator<Dict> {
+  for (const d of entries.values()) if (!(d instanceof Promise)) yield d;
+}
+
 /** Number of open instances (for statistics and tests). */
 export function openCount(): number {
   return entries.size;

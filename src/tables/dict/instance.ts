@@ -12,9 +12,14 @@
  * composite sharing the instance looks its member up with `word`, as the
  * reference does. Drivers never keep flags.
  *
+ * Statistics: every instance of a table (type:name) shares one Counters
+ * (src/stats/collector.ts), undefined when statistics are off.
+ *
  * Reads and logs nothing.
  */
 import type { Gen } from "../../protocol/scan";
+import type { Counters } from "../../stats/counters";
+import { tableCounters } from "../../stats/collector";
 import type { Table } from "../table";
 
 export class Dict {
@@ -29,6 +34,8 @@ export class Dict {
   /** @internal last change probe (ms) and its answer. */
   lastProbe = 0;
   lastChanged = false;
+  /** The table's statistics (shared by its instances); undefined when they are off. */
+  readonly stats: Counters | undefined;
 
   constructor(
     /** Type and name for diagnostics ("texthash", "/etc/postfix/x"). */
@@ -54,6 +61,7 @@ export class Dict {
     readonly openedWith: number,
   ) {
     this.word = openFlags;
+    this.stats = tableCounters(type, name);
   }
 
   /** What `open` replies: up to 3.10 the shared word, from 3.11 the first-open flags. */

@@ -19,6 +19,10 @@
  * A table without the operation answers CONFIG with the warning
  * "table TYPE:NAME: OP operation is not supported" (the reference exits).
  *
+ * Statistics: each operation that reaches a table is counted with its
+ * status (and timed) in the table's Counters when statistics are on
+ * (src/stats/collector.ts measure()); the result passes through unchanged.
+ *
  * Logs: that warning, and each failure's own (errors.ts).
  */
 import { DictFlag, RQST_MASK, Status } from "../../protocol/constants";
@@ -28,6 +32,8 @@ import { reportError } from "./errors";
 import { closeQuietly } from "./cache";
 import type { Dict } from "./instance";
 import { settle } from "./settle";
+import { measure, startOf } from "../../stats/collector";
+import { Op } from "../../stats/counters";
 
 const TRY_BITS = DictFlag.TRY0NULL | DictFlag.TRY1NULL;
 
@@ -71,6 +77,13 @@ const BAD: SeqOpResult = Object.freeze({ status: Status.BAD, value: "", key: "",
 
 /** Look up a key (proxymap_lookup_service). */
 export function dictGet(d: Dict, key: string, request: number): Maybe<OpResult> {
+  const c = d.stats;
+  if (c === undefined) return lookupOp(d, key, request);
+  const started = startOf();
+  return measure(c, Op.lookup, started, lookupOp(d, key, request));
+}
+
+function lookupOp(d: Dict, key: string, request: number): Maybe<OpResult> {
   const t = d.table;
   if (t === undefined) return BAD;
   const call = callFlags(d, request);
@@ -106,6 +119,13 @@ function write(d: Dict, op: "update" | "delete", call: number, run: () => Maybe<
  * updating its nested table (memcache's backup) passes that table's own.
  */
 export function dictPut(d: Dict, key: string, value: string, request: number): Maybe<OpResult> {
+  const c = d.stats;
+  if (c === undefined) return updateOp(d, key, value, request);
+  const started = startOf();
+  return measure(c, Op.update, started, updateOp(d, key, value, request));
+}
+
+function updateOp(d: Dict, key: string, value: string, request: number): Maybe<OpResult> {
   const t = d.table;
   if (t === undefined) return BAD;
   const call = callFlags(d, request);
@@ -116,6 +136,13 @@ export function dictPut(d: Dict, key: string, value: string, request: number): M
 
 /** Delete a key (proxymap_delete_service; the service adds SYNC_UPDATE). */
 export function dictDel(d: Dict, key: string, request: number): Maybe<OpResult> {
+  const c = d.stats;
+  if (c === undefined) return deleteOp(d, key, request);
+  const started = startOf();
+  return measure(c, Op.delete, started, deleteOp(d, key, request));
+}
+
+function deleteOp(d: Dict, key: string, request: number): Maybe<OpResult> {
   const t = d.table;
   if (t === undefined) return BAD;
   const call = callFlags(d, request);
@@ -126,6 +153,13 @@ export function dictDel(d: Dict, key: string, request: number): Maybe<OpResult> 
 
 /** One step of a walk (proxymap_sequence_service); fn 0 = first, 1 = next. */
 export function dictSeq(d: Dict, fn: number, request: number): Maybe<SeqOpResult> {
+  const c = d.stats;
+  if (c === undefined) return sequenceOp(d, fn, request);
+  const started = startOf();
+  return measure(c, Op.sequence, started, sequenceOp(d, fn, request));
+}
+
+function sequenceOp(d: Dict, fn: number, request: number): Maybe<SeqOpResult> {
   const t = d.table;
   if (t === undefined) return BAD;
   const call = callFlags(d, request);

@@ -14,8 +14,13 @@
  * Each connection has the session the reference's client library would
  * set up, and returns values as byte strings.
  *
+ * Statistics: the shared pool counts every attempt of a lookup on a host
+ * (hostPool.ts backends()); the table's classify() says what an answer was.
+ *
  * Reads: nothing. Logs: see hostPool.ts.
  */
+import type { OutcomeIndex } from "../../stats/counters";
+import type { BackendStats } from "../table";
 import type { Connection, QueryError } from "mysql2";
 import { HostPool, PoolRegistry, Refused, StatementFailure, type PoolDriver, type PoolHost } from "../dbCommon/hostPool";
 import { connectErrorText, openConnection, queryErrorText, runStatement, TimeoutError, type ConnectionSettings, type ResultSet } from "./connection";
@@ -85,8 +90,13 @@ export class Pool {
     return this.pool.waiting;
   }
 
-  run<T>(label: string, build: (quote: (s: string) => string) => string, accept: (sets: ResultSet[]) => T | Refused): Promise<T> {
-    return this.pool.run(label, (c) => build(c.quote), (sets) => accept(sets));
+  run<T>(label: string, build: (quote: (s: string) => string) => string, accept: (sets: ResultSet[]) => T | Refused, classify?: (answer: T) => OutcomeIndex): Promise<T> {
+    return this.pool.run(label, (c) => build(c.quote), (sets) => accept(sets), classify);
+  }
+
+  /** Each host of the shared pool (Table.backends()). */
+  backends(): BackendStats[] {
+    return this.pool.backends();
   }
 
   release(): void {

@@ -11,8 +11,16 @@
  * maxTtlMs is closed instead of reused (0 = no limit), and one the server
  * closed is dropped as soon as that is noticed.
  *
+ * Statistics: the pool reports its server through backends() (busy and
+ * open connections, its limit) and keeps the server's Counters, which
+ * the table driver fills as each exchange ends (record()); a server here
+ * is never set aside (socketmap and tcp retry as the reference does).
+ *
  * Reads and logs nothing.
  */
+import { statsEnabled } from "../../stats/collector";
+import { Counters, Op, Outcome, type OutcomeIndex } from "../../stats/counters";
+import { TableError, type BackendStats } from "../table";
 import { Connection, type Endpoint } from "./connection";
 
 export interface PoolOptions {
@@ -31,11 +39,42 @@ export class Pool {
   private readonly waiters: Array<() => void> = [];
   private sweeper: ReturnType<typeof setInterval> | undefined;
   private closed = false;
+  /** This server's statistics (undefined when statistics are off). */
+  readonly counters = statsEnabled() ? new Counters() : undefined;
 
   constructor(
     readonly endpoint: Endpoint,
     private readonly opts: PoolOptions,
   ) {}
+
+  /** Count one lookup exchange with the server that ended now; started = performance.now() at its start. */
+  record(started: number, outcome: OutcomeIndex): void {
+    this.counters?.outcome(Op.lookup, outcome, performance.now() - started);
+  }
+
+  /**
+   * A lookup's answer, counted for this server when it settles: a value is
+   * ok, undefined not found, a TableError its kind, anything else retry.
+   */
+  counted<T extends string | undefined>(answer: Promise<T>): Promise<T> {
+    if (this.counters === undefined) return answer;
+    const started = performance.now();
+    return answer.then(
+      (v) => {
+        this.record(started, v === undefined ? Outcome.notfound : Outcome.ok);
+        return v;
+      },
+      (e: unknown) => {
+        this.record(started, e instanceof TableError && e.kind === "config" ? Outcome.config : Outcome.retry);
+        throw e;
+      },
+    );
+  }
+
+  /** What backends() reports for this pool's server, named `host`. */
+  backendStats(host: string): BackendStats {
+    return { host, busy: this.open - this.idle.length, open: this.open, limit: this.opts.maxConnections, downUntil: 0, counters: this.counters };
+  }
 
   /** Connections open or opening now (tests). */
   get size(): number {
