@@ -136,7 +136,6 @@ async function checkTable(name: string, writer: boolean, key: string, gen: "clas
   cap.start();
   const opened = await withTimeout(openDict(name, openWrite, CLIENT_FLAGS, gen), CHECK_TIMEOUT_MS);
   if (opened === "timeout") return { table: name, ok: false, text: `not opened within ${CHECK_TIMEOUT_MS / 1000}s` };
-  if (opened.openStatus !== Status.OK) return { table: name, ok: false, text: cap.problems().join("; ") || "open refused" };
   const openProblems = cap.problems();
   if (opened.driver === undefined) return { table: name, ok: false, text: openProblems.join("; ") || "cannot be opened" };
   const r = await withTimeout(dictGet(opened, key, CLIENT_FLAGS), CHECK_TIMEOUT_MS);

@@ -95,7 +95,7 @@ export function createService(opts: ServiceOptions): ProxymapService {
       r,
       (d) => d,
       (s) => openReply(s, 0),
-      (d) => (d.openStatus !== Status.OK ? openReply(d.openStatus, 0) : openReply(Status.OK, r.gen === "instance" ? d.openFlags : d.word)),
+      (d) => openReply(Status.OK, r.gen === "instance" ? d.openFlags : d.word),
     );
   }
 

@@ -14,7 +14,7 @@
  *
  * Deliberate differences from the reference (it exits in each case; ours
  * answers and keeps serving every other client): unsupported operations
- * (CONFIG), OPEN_LOCK with LOCK (BAD), an empty type or name up to 3.10
+ * (CONFIG), OPEN_LOCK with LOCK (opened with the open lock), an empty type or name up to 3.10
  * (CONFIG), driver configuration errors (CONFIG), more than 13 failed opens
  * (no limit), a changed file table (re-opened instead of exiting, unless
  * proxymap_table_change_restart asks for the exit).

@@ -49,14 +49,12 @@ export class Dict {
     readonly writer: boolean,
     /** Which generation's rules this instance follows (the request shape that opened it). */
     readonly gen: Gen,
-    /** The layered table (UTF-8, DEBUG, driver or surrogate); undefined when the open was refused. */
-    readonly table: Table | undefined,
+    /** The layered table (UTF-8, DEBUG, driver or surrogate). */
+    readonly table: Table,
     /** The driver itself, for change probes and closing. */
     readonly driver: Table | undefined,
     /** dict->flags right after the open: what `open` replies from 3.11 on. */
     readonly openFlags: number,
-    /** OK, or BAD when the request's flags were refused (OPEN_LOCK with LOCK). */
-    readonly openStatus: number,
     /** The flags of the request that opened it (a re-open after a change uses them again). */
     readonly openedWith: number,
   ) {

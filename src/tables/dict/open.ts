@@ -5,9 +5,11 @@
  * The steps, in the reference's order:
  * 1. the instance cache (cache.ts), under the key of the request's
  *    generation; a file table changed on disk is re-opened (read service);
- * 2. flags holding both OPEN_LOCK and LOCK: the reference panics; ours
- *    refuses that request with BAD (nothing cached, so the same table with
- *    sane flags opens normally later);
+ * 2. flags holding both OPEN_LOCK and LOCK: the reference panics when it
+ *    must open a table for such a request. A client sends both when its
+ *    table holds the open lock and it asks for the access lock too (as
+ *    postscreen's cache does once proxywrite has restarted): ours opens the
+ *    table with the open lock only, and the request goes on with its flags;
  * 3. an empty type or name: a surrogate (3.11+: RETRY, as dict_open()
  *    makes one; up to 3.10 the reference exits, ours answers CONFIG);
  * 4. an unknown type: a RETRY surrogate ("unsupported dictionary type"),
@@ -22,8 +24,7 @@
  *    smtputf8 is on (for types built on the in-memory "internal" table the
  *    UTF-8 layer sits inside DEBUG).
  *
- * Logs: the reason a table could not be opened (error), the OPEN_LOCK/LOCK
- * panic text (warning), "table KEY has changed -- reopening", and with -v
+ * Logs: the reason a table could not be opened (error), "table KEY has changed -- reopening", and with -v
  * "dict_open: TYPE:NAME".
  */
 import { DictFlag, INST_MASK, Status } from "../../protocol/constants";
@@ -62,7 +63,8 @@ export function setContextFactory(f: typeof contextFor): void {
  * an instance that fails each operation.
  */
 export function openDict(typeName: string, writer: boolean, flags: number, gen: Gen = "classic"): Maybe<Dict> {
-  const f = flags | 0;
+  let f = flags | 0;
+  if (f & DictFlag.OPEN_LOCK && f & DictFlag.LOCK) f &= ~DictFlag.LOCK;
   const reg = registeredName(typeName, writer, f, gen);
   return findOrOpen((gen === "classic" ? "C" : "I") + reg, reg, typeName, writer, f, gen);
 }
@@ -70,10 +72,7 @@ export function openDict(typeName: string, writer: boolean, flags: number, gen: 
 /** The cached instance under mapKey (re-opened when its file changed), or a new one. */
 export function findOrOpen(mapKey: string, reg: string, typeName: string, writer: boolean, flags: number, gen: Gen): Maybe<Dict> {
   const hit = cached(mapKey);
-  if (hit === undefined) {
-    const d = create(typeName, reg, writer, flags, gen);
-    return d instanceof Dict && d.openStatus !== Status.OK ? d : enter(mapKey, d);
-  }
+  if (hit === undefined) return enter(mapKey, create(typeName, reg, writer, flags, gen));
   if (hit instanceof Promise || hit.writer || !hit.driver?.changed || !probeChanged(hit)) return hit;
   msg.info(`table ${hit.regName} has changed -- reopening`);
   retire(mapKey, hit);
@@ -87,10 +86,6 @@ export function create(typeName: string, reg: string, writer: boolean, flags: nu
   const name = colon < 0 ? "" : typeName.slice(colon + 1);
   const made = new Maker(type, name, reg, writer, flags, gen);
 
-  if (flags & DictFlag.OPEN_LOCK && flags & DictFlag.LOCK) {
-    msg.warn(`dict_open: attempt to open ${type}:${name} with both "open" lock and "access" lock`);
-    return new Dict(type, name, `${type}:${name}`, reg, writer, gen, undefined, undefined, 0, Status.BAD, flags);
-  }
   if (type === "" || name === "") {
     const why = `open dictionary: expecting "type:name" form instead of "${typeName}"`;
     return made.surrogate(why, gen === "classic" ? "config" : "retry", false);
@@ -144,7 +139,7 @@ class Maker {
     if (debug && !tt.utf8Inside) t = debugLayer(t, label);
     [t, flags] = this.utf8(t, flags, label);
     if (debug && tt.utf8Inside) t = debugLayer(t, label);
-    return new Dict(this.type, this.name, label, this.reg, this.writer, this.gen, t, driver, flags, Status.OK, this.flags);
+    return new Dict(this.type, this.name, label, this.reg, this.writer, this.gen, t, driver, flags, this.flags);
   }
 
   failed(err: unknown): Dict {
@@ -162,7 +157,7 @@ class Maker {
     let flags = t.flags;
     if (this.debug) t = debugLayer(t, label);
     if (utf8Step) [t, flags] = this.utf8(t, flags, label);
-    return new Dict(this.type, this.name, label, this.reg, this.writer, this.gen, t, undefined, flags, Status.OK, this.flags);
+    return new Dict(this.type, this.name, label, this.reg, this.writer, this.gen, t, undefined, flags, this.flags);
   }
 
   /** dict_open3()'s last step: the UTF-8 layer, when asked for and not there yet. */

@@ -73,8 +73,6 @@ function refused(op: string, d: Dict): OpResult {
   return { status: Status.CONFIG, value: "", flags: d.gen === "classic" ? d.word : 0 };
 }
 
-const BAD: SeqOpResult = Object.freeze({ status: Status.BAD, value: "", key: "", flags: 0 });
-
 /** Look up a key (proxymap_lookup_service). */
 export function dictGet(d: Dict, key: string, request: number): Maybe<OpResult> {
   const c = d.stats;
@@ -85,7 +83,6 @@ export function dictGet(d: Dict, key: string, request: number): Maybe<OpResult> 
 
 function lookupOp(d: Dict, key: string, request: number): Maybe<OpResult> {
   const t = d.table;
-  if (t === undefined) return BAD;
   const call = callFlags(d, request);
   return tracked(
     d,
@@ -127,7 +124,6 @@ export function dictPut(d: Dict, key: string, value: string, request: number): M
 
 function updateOp(d: Dict, key: string, value: string, request: number): Maybe<OpResult> {
   const t = d.table;
-  if (t === undefined) return BAD;
   const call = callFlags(d, request);
   const update = t.update;
   if (!update) return refused("update", d);
@@ -144,7 +140,6 @@ export function dictDel(d: Dict, key: string, request: number): Maybe<OpResult> 
 
 function deleteOp(d: Dict, key: string, request: number): Maybe<OpResult> {
   const t = d.table;
-  if (t === undefined) return BAD;
   const call = callFlags(d, request);
   const del = t.delete;
   if (!del) return refused("delete", d);
@@ -161,7 +156,6 @@ export function dictSeq(d: Dict, fn: number, request: number): Maybe<SeqOpResult
 
 function sequenceOp(d: Dict, fn: number, request: number): Maybe<SeqOpResult> {
   const t = d.table;
-  if (t === undefined) return BAD;
   const call = callFlags(d, request);
   const sequence = t.sequence;
   if (!sequence) return { ...refused("sequence", d), key: "" };

@@ -288,7 +288,7 @@ async function ourRequest(c: Case, r: Req, expand: (s: string) => string): Promi
   const d = await openDict(table, c.writer, r.flags);
   switch (r.op) {
     case "open":
-      return d.openStatus === Status.OK ? attrsOf(r, Status.OK, { flags: d.word }) : attrsOf(r, d.openStatus, {});
+      return attrsOf(r, Status.OK, { flags: d.word });
     case "lookup": {
       const x = await dictGet(d, r.key, r.flags);
       return attrsOf(r, x.status, x);
