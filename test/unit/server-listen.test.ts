@@ -133,6 +133,7 @@ describe("a file table changed on disk (read service)", () => {
     busyCpuPercent: 90,
     busyRequests: 0,
     tableChangeRestart: false,
+    clientLimit: 100,
   };
 
   async function serve(restart: boolean) {

@@ -154,6 +154,7 @@ describe("parameters", () => {
       busyCpuPercent: 90,
       busyRequests: 0,
       tableChangeRestart: false,
+      clientLimit: 100,
     });
   });
 
