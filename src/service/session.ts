@@ -154,6 +154,8 @@ export class ClientSession implements Session {
       } else {
         let cap = Math.max(MIN_CAPACITY, this.store.length);
         while (cap < need) cap *= 2;
+        // Doubling past the request limit would only hold bytes that close the connection.
+        cap = Math.max(need, Math.min(cap, this.handler.maxRequestSize + MIN_CAPACITY));
         const next = Buffer.allocUnsafe(cap);
         this.store.copy(next, 0, this.start, this.end_);
         this.store = next;
