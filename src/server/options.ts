@@ -22,6 +22,8 @@
  *   -z          process limit is 0 (accepted)
  * Our own options (long, anywhere among the options, before "--"):
  *   --listen PATH   serve on a UNIX socket of our own at PATH, without master
+ *   --user NAME     with --listen: serve as NAME (-u: as mail_owner); as root,
+ *                   --listen refuses to serve without one of the two
  *   --demo          build a throw-away configuration, answer a few lookups, print them
  *   --self-test     report which embedded native parts load, then exit
  *   --help          usage on standard output
@@ -70,6 +72,8 @@ export interface DaemonOptions {
   args: string[];
   /** --listen PATH */
   listenPath?: string;
+  /** --user NAME (with --listen) */
+  user?: string;
   /** --demo */
   demo: boolean;
   /** --self-test */
@@ -88,7 +92,7 @@ export type ParseResult =
   | { ok: false; error: string; options: DaemonOptions };
 
 export const USAGE = `usage: proxymap [generic Postfix daemon options]
-       proxymap --listen PATH [-n proxymap|proxywrite] [-o name=value ...] [-v] [-i time] [-m count]
+       proxymap --listen PATH {-u | --user NAME} [-n proxymap|proxywrite] [-o name=value ...] [-v] [-i time] [-m count]
        proxymap --demo
        proxymap --self-test
 Postfix options: -c -d -D -i max_idle -l -m max_use -n service -o name=value -s count
@@ -178,6 +182,12 @@ export function parseDaemonArgs(
           o.listenPath = value;
           break;
         }
+        case "user": {
+          const value = eq < 0 ? args[++i] : word.slice(eq + 1);
+          if (!value) return fail("option --user needs a user name");
+          o.user = value;
+          break;
+        }
         case "demo":
           o.demo = true;
           break;
@@ -209,6 +219,7 @@ export function parseDaemonArgs(
     }
   }
   o.args = args.slice(i);
+  if (o.user !== undefined && o.listenPath === undefined) return fail("option --user is only for --listen");
 
   const gen = env.GENERATION;
   if (gen !== undefined) {
