@@ -147,7 +147,7 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
   // keeps ~4 ms of time zone set-up off every start.
   if (o.chroot) new Date().getTimezoneOffset();
   const approved = config.get(o.serviceName === SERVICE_WRITE ? "proxy_write_maps" : "proxy_read_maps");
-  await runPreJailInit(preJailContext(o.serviceName, approved));
+  await runPreJailInit(preJailContext(o.serviceName, approved, o.chroot));
   const root = o.chroot ? queueDir : undefined;
   chrootUid(root, runAs);
   if (root) loggingEnteredJail(root);

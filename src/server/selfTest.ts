@@ -5,7 +5,8 @@
  * Checks: libc through bun:ffi (syslog, chroot, sockets), bun:sqlite, the
  * lmdb package with its native addon (embedded by build.ts; the LMDB version
  * tells the data format: 0.9.29 and older write format 1 like Postfix's
- * liblmdb, 0.9.90 is format 2), and mysql2 (pure JavaScript). It also lists
+ * liblmdb, 0.9.90 is format 2), PCRE2, POSIX regex, ICU (case folding) and
+ * mysql2 (pure JavaScript). It also lists
  * the pre-jail hooks the drivers registered.
  *
  * Reads: nothing. Writes: a report on standard output.
@@ -14,6 +15,7 @@ import { getpwuid, preloadLibc } from "../sys/libc";
 import { preJailHookNames } from "./preJail";
 import { pcre2Missing } from "../sys/pcre2";
 import { preloadRegex } from "../sys/regex";
+import { icuFoldCase, preloadIcu } from "../tables/icu";
 
 type Check = [name: string, run: () => string | Promise<string>];
 
@@ -60,6 +62,14 @@ const CHECKS: Check[] = [
     () => {
       preloadRegex();
       return "loaded";
+    },
+  ],
+  [
+    "icu (libicuuc, system library: Unicode case folding)",
+    () => {
+      if (!preloadIcu()) throw new Error("libicuuc not found or unusable (apt-get install libicu72)");
+      const folded = icuFoldCase(Buffer.from("STRA\u1e9eE", "utf8"));
+      return `loaded (STRA\u1e9eE folds to ${folded?.toString("utf8")})`;
     },
   ],
   [
