@@ -6,6 +6,8 @@
  *   --listen PATH       the daemon on a UNIX socket of its own, without master
  *   --demo              a self-contained demonstration (server/demo.ts)
  *   --self-test         which embedded native parts load (server/selfTest.ts)
+ *   --types             the table types it serves, one a line (tables/registry.ts)
+ *   --install-native DIR  the native files it carries, written into DIR (sys/embeddedAddon.ts)
  *   --help              usage
  * A fatal error (msg.fatal) ends the process with status 1 after a pause of
  * one second, as Postfix's msg_fatal does (our own modes skip the pause);
@@ -19,6 +21,8 @@ import { runDaemon } from "./server/daemon";
 import { runDemo } from "./server/demo";
 import { parseDaemonArgs, programName, USAGE } from "./server/options";
 import { selfTest } from "./server/selfTest";
+import { installNative } from "./sys/embeddedAddon";
+import { tableTypeNames } from "./tables/registry";
 
 /**
  * The name Postfix would use (argv[0]'s base name) when this is the compiled
@@ -36,7 +40,7 @@ async function main(): Promise<number | undefined> {
   const procname = processName();
   const parsed = parseDaemonArgs(process.argv.slice(2), process.env, procname);
   const o = parsed.options;
-  const own = o.listenPath !== undefined || o.demo || o.selfTest || o.help;
+  const own = o.listenPath !== undefined || o.demo || o.selfTest || o.help || o.types || o.installNative !== undefined;
   // Logging before anything else, like Postfix; our own modes log to stderr.
   applyLogChoice(earlyLogChoice(procname, o.stderr || own, !own));
   fatalPause = !own;
@@ -47,6 +51,14 @@ async function main(): Promise<number | undefined> {
     return 0;
   }
   if (o.selfTest) return selfTest();
+  if (o.types) {
+    process.stdout.write(tableTypeNames().join("\n") + "\n");
+    return 0;
+  }
+  if (o.installNative !== undefined) {
+    for (const path of installNative(o.installNative)) process.stdout.write(`${path}\n`);
+    return 0;
+  }
   if (o.demo) return runDemo(procname);
   const started = await runDaemon(o, procname);
   return started.server ? undefined : 0; // serving: the event loop keeps the process

@@ -26,6 +26,8 @@
  *                   --listen refuses to serve without one of the two
  *   --demo          build a throw-away configuration, answer a few lookups, print them
  *   --self-test     report which embedded native parts load, then exit
+ *   --types         list the table types this executable serves, one a line
+ *   --install-native DIR  write the native files it carries into DIR (packaging)
  *   --help          usage on standard output
  * Environment: MAIL_CONFIG (configuration directory, default /etc/postfix),
  * GENERATION (octal process generation from master), MAIL_VERBOSE, MAIL_DEBUG.
@@ -76,6 +78,10 @@ export interface DaemonOptions {
   user?: string;
   /** --demo */
   demo: boolean;
+  /** --types */
+  types: boolean;
+  /** --install-native DIR */
+  installNative?: string;
   /** --self-test */
   selfTest: boolean;
   /** --help */
@@ -95,6 +101,8 @@ export const USAGE = `usage: proxymap [generic Postfix daemon options]
        proxymap --listen PATH {-u | --user NAME} [-n proxymap|proxywrite] [-o name=value ...] [-v] [-i time] [-m count]
        proxymap --demo
        proxymap --self-test
+       proxymap --types
+       proxymap --install-native DIR
 Postfix options: -c -d -D -i max_idle -l -m max_use -n service -o name=value -s count
                  -S -t transport -u -v -V -z (see master(5) and proxymap(8))
 Environment: MAIL_CONFIG (default /etc/postfix), GENERATION
@@ -158,6 +166,7 @@ export function parseDaemonArgs(
     stderr: false,
     args: [],
     demo: false,
+    types: false,
     selfTest: false,
     help: false,
     configDir: env.MAIL_CONFIG || "/etc/postfix",
@@ -191,6 +200,15 @@ export function parseDaemonArgs(
         case "demo":
           o.demo = true;
           break;
+        case "types":
+          o.types = true;
+          break;
+        case "install-native": {
+          const value = eq < 0 ? args[++i] : word.slice(eq + 1);
+          if (!value) return fail("option --install-native needs a directory");
+          o.installNative = value;
+          break;
+        }
         case "self-test":
           o.selfTest = true;
           break;

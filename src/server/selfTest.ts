@@ -16,6 +16,7 @@ import { preJailHookNames } from "./preJail";
 import { pcre2Missing } from "../sys/pcre2";
 import { preloadRegex } from "../sys/regex";
 import { icuFoldCase, preloadIcu } from "../tables/icu";
+import { loadedFrom } from "../sys/embeddedAddon";
 
 type Check = [name: string, run: () => string | Promise<string>];
 
@@ -46,7 +47,8 @@ const CHECKS: Check[] = [
       const v = lmdb.version;
       if (!v) return "loaded (version unknown)";
       const format = v.minor === 9 && v.patch >= 90 ? 2 : 1;
-      return `${v.versionString}, data format ${format}${format === 1 ? " (Postfix-compatible)" : " (NOT Postfix-compatible)"}`;
+      const from = loadedFrom.get("lmdb") ?? "node_modules (running from the sources)";
+      return `${v.versionString}, data format ${format}${format === 1 ? " (Postfix-compatible)" : " (NOT Postfix-compatible)"}, loaded from ${from}`;
     },
   ],
   [
