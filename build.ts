@@ -13,7 +13,7 @@
  *   3. a plugin embeds the native addon: lmdb finds its addon at run time
  *      through node-gyp-build-optional-packages, a directory search the
  *      bundler cannot follow, so a plain --compile leaves it out. The plugin
- *      embeds the .node file as a plain file (an import `with { type: "file" }`
+ *      embeds the .node file, stripped, as a plain file (an import `with { type: "file" }`
  *      in src/sys/embeddedFiles.ts, which it rewrites; the name carries a
  *      hash of the bytes) and answers lmdb's import of that loader with a
  *      module that loads a trustworthy copy of it from the package's or a
@@ -32,8 +32,7 @@
  */
 import type { BunPlugin } from "bun";
 import { existsSync, mkdirSync, mkdtempSync, copyFileSync, readFileSync, rmSync, statSync } from "node:fs";
-import { dirname, join, resolve, sep } from "node:path";
-import { tmpdir } from "node:os";
+import { basename, dirname, join, resolve, sep } from "node:path";
 
 const ROOT = import.meta.dir;
 const LMDB_DIR = join(ROOT, "node_modules", "lmdb");
@@ -41,6 +40,23 @@ export const LMDB_ADDON = join(LMDB_DIR, "build", "Release", "lmdb.node");
 
 const EMBEDDED_FILES = join(ROOT, "src", "sys", "embeddedFiles.ts");
 const EMBEDDED_ADDON = join(ROOT, "src", "sys", "embeddedAddon.ts");
+
+/**
+ * The addon as embedded: a copy with its symbol tables stripped (strip
+ * --strip-unneeded, no .comment or .note: deterministic), as dh_strip leaves shared objects; the
+ * unstripped build stays in node_modules for runs from the sources.
+ */
+export function strippedAddon(addon = LMDB_ADDON): string {
+  const dir = join(ROOT, "node_modules", ".cache", "proxymap-bun");
+  mkdirSync(dir, { recursive: true });
+  const out = join(dir, `${basename(addon, ".node")}.stripped.node`);
+  const r = Bun.spawnSync(["strip", "--strip-unneeded", "--remove-section=.comment", "--remove-section=.note", "-o", out, addon], { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) {
+    console.error(`build: strip failed (${r.stderr.toString().trim()}); apt-get install binutils`);
+    process.exit(1);
+  }
+  return out;
+}
 
 /** The first 16 hex digits of the file's SHA-256: its installed name (lmdb-HASH.node). */
 export function addonHash(path: string): string {
@@ -112,7 +128,7 @@ export async function buildExecutable(o: BuildOptions): Promise<void> {
     minify: true,
     bytecode: o.bytecode,
     sourcemap: "none",
-    plugins: [nativeAddonPlugin()],
+    plugins: [nativeAddonPlugin(strippedAddon())],
     compile: {
       outfile: o.outfile,
       autoloadDotenv: false,

@@ -13,7 +13,8 @@
  *      installs the file there (scripts/package.ts, from --install-native);
  *   2. the private directory beside the executable (its real path, so a
  *      symbolic link in Postfix's daemon directory does not count):
- *      DIR/proxymap-bun.native. If it does not hold the file yet and the
+ *      DIR/proxymap-bun.native (not for the package's own executable, whose
+ *      directory belongs to dpkg: there only 1 counts). If it does not hold the file yet and the
  *      process runs as root (start-up, before the privilege drop), it is
  *      made once: directory mode 0755, file mode 0644, both root's, the
  *      file written under a temporary name and renamed into place. Later
@@ -54,6 +55,8 @@ export type { EmbeddedFile };
 
 /** Where the Debian package installs the native parts. */
 export const PACKAGE_DIR = "/usr/lib/proxymap-bun/native";
+/** Where it installs the executable. */
+const PACKAGE_EXE_DIR = dirname(PACKAGE_DIR);
 /** The private directory's name, beside the executable. */
 export const PRIVATE_DIR_NAME = "proxymap-bun.native";
 
@@ -164,7 +167,9 @@ export function nativeCopy(f: EmbeddedFile, size: number, read: () => Uint8Array
   // None yet: make the private directory's copy (root, before the privilege drop).
   const dir = privateDir();
   const path = join(dir, name);
-  if (!exists(path)) {
+  if (dirname(dir) === PACKAGE_EXE_DIR) {
+    reasons.push(`${join(PACKAGE_DIR, name)} is missing (apt-get install --reinstall proxymap-bun)`);
+  } else if (!exists(path)) {
     try {
       if (!exists(dir)) {
         mkdirSync(dir, { mode: 0o755 });
