@@ -168,12 +168,18 @@ export function nativeCopy(f: EmbeddedFile, size: number, read: () => Uint8Array
   const dir = privateDir();
   const path = join(dir, name);
   if (dirname(dir) === PACKAGE_EXE_DIR) {
-    reasons.push(`${join(PACKAGE_DIR, name)} is missing (apt-get install --reinstall proxymap-bun)`);
+    // The package's own executable: dpkg's directory is not ours to write.
+    if (!exists(join(PACKAGE_DIR, name))) reasons.push(`${join(PACKAGE_DIR, name)} is missing (apt-get install --reinstall proxymap-bun)`);
   } else if (!exists(path)) {
     try {
       if (!exists(dir)) {
-        mkdirSync(dir, { mode: 0o755 });
-        chmodSync(dir, 0o755);
+        try {
+          mkdirSync(dir, { mode: 0o755 });
+          chmodSync(dir, 0o755); // whatever the umask
+        } catch (e) {
+          // Another process (proxymap and proxywrite start together) made it first.
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+        }
       }
       const why = untrustedDirectory(dir);
       if (why !== undefined) throw new Error(why);
