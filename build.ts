@@ -13,10 +13,14 @@
  *   3. a plugin embeds the native addon: lmdb finds its addon at run time
  *      through node-gyp-build-optional-packages, a directory search the
  *      bundler cannot follow, so a plain --compile leaves it out. The plugin
- *      answers lmdb's import of that loader with a module that require()s the
- *      .node file by its absolute path; Bun embeds a statically required .node
- *      file and, at run time, writes it to $TMPDIR (or $BUN_TMPDIR) and loads
- *      it from there (so it must be loaded before chroot: server/preJail.ts).
+ *      embeds the .node file, stripped, as a plain file (an import `with { type: "file" }`
+ *      in src/sys/embeddedFiles.ts, which it rewrites; the name carries a
+ *      hash of the bytes) and answers lmdb's import of that loader with a
+ *      module that loads a trustworthy copy of it from the package's or a
+ *      private directory (src/sys/embeddedAddon.ts). A .node file that is
+ *      require()d instead would be written by Bun to $TMPDIR at every start
+ *      and loaded from there: as root, in /tmp, and not at all where /tmp is
+ *      noexec. (It is loaded before chroot: server/preJail.ts.)
  *      msgpackr's optional native accelerator (msgpackr-extract, found the same
  *      way) is replaced by a module that reports it missing: msgpackr then
  *      uses its JavaScript decoder, and lmdb here stores raw bytes anyway.
@@ -33,9 +37,8 @@
  * Reads: src/, node_modules/. Writes: dist/proxymap. Logs: progress on stdout.
  */
 import type { BunPlugin } from "bun";
-import { existsSync, mkdirSync, mkdtempSync, copyFileSync, rmSync, statSync } from "node:fs";
-import { dirname, join, resolve, sep } from "node:path";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, copyFileSync, readFileSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, join, resolve, sep } from "node:path";
 
 const ROOT = import.meta.dir;
 const LMDB_DIR = join(ROOT, "node_modules", "lmdb");
@@ -43,9 +46,37 @@ export const LMDB_ADDON = join(LMDB_DIR, "build", "Release", "lmdb.node");
 /** The worker threads' entry point (see the header, 4). */
 const WORKER_ENTRY = join(ROOT, "src", "tables", "offload", "worker.ts");
 
+const EMBEDDED_FILES = join(ROOT, "src", "sys", "embeddedFiles.ts");
+const EMBEDDED_ADDON = join(ROOT, "src", "sys", "embeddedAddon.ts");
+
+/**
+ * The addon as embedded: a copy with its symbol tables stripped (strip
+ * --strip-unneeded, no .comment or .note: deterministic), as dh_strip leaves shared objects; the
+ * unstripped build stays in node_modules for runs from the sources.
+ */
+export function strippedAddon(addon = LMDB_ADDON): string {
+  const dir = join(ROOT, "node_modules", ".cache", "proxymap-bun");
+  mkdirSync(dir, { recursive: true });
+  const out = join(dir, `${basename(addon, ".node")}.stripped.node`);
+  const r = Bun.spawnSync(["strip", "--strip-unneeded", "--remove-section=.comment", "--remove-section=.note", "-o", out, addon], { stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) {
+    console.error(`build: strip failed (${r.stderr.toString().trim()}); apt-get install binutils`);
+    process.exit(1);
+  }
+  return out;
+}
+
+/** The first 16 hex digits of the file's SHA-256: its installed name (lmdb-HASH.node). */
+export function addonHash(path: string): string {
+  const h = new Bun.CryptoHasher("sha256");
+  h.update(readFileSync(path));
+  return h.digest("hex").slice(0, 16);
+}
+
 /** The Bun.build plugin that embeds lmdb's addon (see the header). */
 export function nativeAddonPlugin(addon = LMDB_ADDON): BunPlugin {
   const lmdbPrefix = LMDB_DIR + sep;
+  const hash = addonHash(addon);
   return {
     name: "proxymap-native-addons",
     setup(build) {
@@ -54,11 +85,23 @@ export function nativeAddonPlugin(addon = LMDB_ADDON): BunPlugin {
         return { path: "lmdb-addon", namespace: "proxymap-native" };
       });
       build.onResolve({ filter: /^msgpackr-extract$/ }, () => ({ path: "msgpackr-extract", namespace: "proxymap-native" }));
+      // The list of embedded files: the addon as a plain file, with its hash.
+      build.onLoad({ filter: /[\\/]src[\\/]sys[\\/]embeddedFiles\.ts$/ }, (args) => {
+        if (resolve(args.path) !== EMBEDDED_FILES) return undefined;
+        return {
+          contents:
+            `import lmdbFile from ${JSON.stringify(addon)} with { type: "file" };\n` +
+            `export const EMBEDDED = [{ name: "lmdb", embedded: lmdbFile, hash: ${JSON.stringify(hash)} }];\n`,
+          loader: "ts",
+        };
+      });
       build.onLoad({ filter: /.*/, namespace: "proxymap-native" }, (args) => {
         if (args.path === "lmdb-addon")
           return {
-            // lmdb calls loadNAPI(dir); the answer is always our format-1 addon.
-            contents: `module.exports = function loadLmdbAddon() { return require(${JSON.stringify(addon)}); };`,
+            // lmdb calls loadNAPI(dir); the answer is always our format-1 addon, from a trusted copy.
+            contents:
+              `import { loadEmbeddedAddon } from ${JSON.stringify(EMBEDDED_ADDON)};\n` +
+              `export default function loadLmdbAddon() { return loadEmbeddedAddon("lmdb"); }\n`,
             loader: "js",
           };
         return {
@@ -93,7 +136,7 @@ export async function buildExecutable(o: BuildOptions): Promise<void> {
     minify: true,
     bytecode: o.bytecode,
     sourcemap: "none",
-    plugins: [nativeAddonPlugin()],
+    plugins: [nativeAddonPlugin(strippedAddon())],
     compile: {
       outfile: o.outfile,
       autoloadDotenv: false,
@@ -109,9 +152,13 @@ export async function buildExecutable(o: BuildOptions): Promise<void> {
   for (const log of result.logs) console.warn(String(log));
 }
 
-/** Run the executable from an empty directory with an empty environment. */
+/**
+ * Run the executable from an empty directory with an empty environment. The
+ * directory is beside the output, not in /tmp: the executable refuses to
+ * load its native parts from below a world-writable directory.
+ */
 function check(outfile: string): boolean {
-  const dir = mkdtempSync(join(tmpdir(), "proxymap-check-"));
+  const dir = mkdtempSync(join(dirname(outfile), ".check-"));
   try {
     const bin = join(dir, "proxymap");
     copyFileSync(outfile, bin);

@@ -27,20 +27,36 @@
  *                          is added in the package, packaging/ is not changed
  *   SOURCE_DATE_EPOCH      overrides the commit time
  *
+ * Layout: the executable is /usr/lib/proxymap-bun/proxymap and the native
+ * files it carries (lmdb's addon, written by its own --install-native) are
+ * in /usr/lib/proxymap-bun/native, where it loads them from. Postfix's path
+ * /usr/lib/postfix/sbin/proxymap is not in the package: the maintainer
+ * scripts divert it (the C binary kept at proxymap.postfix) and replace it
+ * by a symbolic link to ours, each change one rename(2), so that master
+ * always finds an executable there (packaging/postinst, prerm, postrm).
+ *
  * Reads: package.json, packaging/*, the executable. Writes: the .deb (and a
  * temp directory it removes). Prints the .deb's path and sha256 on stdout.
  */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 
 const ROOT = resolve(import.meta.dir, "..");
 const PKG_DIR = join(ROOT, "packaging");
 export const PACKAGE = "proxymap-bun";
 /** Where Postfix's master looks for the proxymap executable on Debian. */
 export const TARGET = "/usr/lib/postfix/sbin/proxymap";
-/** Where the diversion keeps Postfix's C proxymap (must match packaging/preinst and postrm). */
+/** Where the diversion keeps Postfix's C proxymap (must match packaging/postinst, prerm and postrm). */
 export const DIVERTED = "/usr/lib/postfix/sbin/proxymap.postfix";
+/** Where the package installs our executable (TARGET becomes a link to it). */
+export const INSTALLED = "/usr/lib/proxymap-bun/proxymap";
+/** Where it installs the native files the executable carries (src/sys/embeddedAddon.ts PACKAGE_DIR). */
+export const NATIVE_DIR = "/usr/lib/proxymap-bun/native";
+/** postinst's awk program that lists the table types of proxy: entries. */
+const TYPES_AWK = "/usr/lib/proxymap-bun/proxied-types.awk";
+/** The maintainer scripts. */
+const SCRIPTS = ["postinst", "prerm", "postrm"];
 
 const HINT = "apt-get install dpkg-dev (dpkg-deb, dpkg-gencontrol, dpkg-shlibdeps)";
 
@@ -151,12 +167,16 @@ export function buildPackage(o: { binary: string; outDir: string; version?: stri
     const deb = join(work, "debian");
     const root = join(deb, "tmp");
     const doc = join(root, "usr/share/doc", PACKAGE);
-    for (const d of ["DEBIAN", dirname(TARGET.slice(1)), "usr/share/man/man8", `usr/share/doc/${PACKAGE}`, "usr/share/lintian/overrides"])
+    for (const d of ["DEBIAN", NATIVE_DIR.slice(1), "usr/share/man/man8", `usr/share/doc/${PACKAGE}`, "usr/share/lintian/overrides"])
       mkdirSync(join(root, d), { recursive: true });
     writeFileSync(join(deb, "control"), readFileSync(join(PKG_DIR, "control")));
     writeFileSync(join(deb, "changelog"), changelog);
 
-    copyFileSync(o.binary, join(root, TARGET.slice(1)));
+    copyFileSync(o.binary, join(root, INSTALLED.slice(1)));
+    // The native files, as the executable itself writes them (names carry their hashes).
+    run([o.binary, "--install-native", join(root, NATIVE_DIR.slice(1))]);
+    // postinst's reader of proxy_read_maps/proxy_write_maps.
+    writeFileSync(join(root, TYPES_AWK.slice(1)), readFileSync(join(PKG_DIR, "proxied-types.awk")));
     const date = new Date(Number(sourceDateEpoch) * 1000).toISOString().slice(0, 10);
     const man = readFileSync(join(PKG_DIR, `${PACKAGE}.8`), "utf8").replace(
       /^\.TH .*$/m,
@@ -166,10 +186,11 @@ export function buildPackage(o: { binary: string; outDir: string; version?: stri
     writeFileSync(join(doc, "copyright"), readFileSync(join(PKG_DIR, "copyright")));
     gzipTo(changelog, join(doc, "changelog.gz")); // native package: changelog.gz, not changelog.Debian.gz
     writeFileSync(join(root, "usr/share/lintian/overrides", PACKAGE), readFileSync(join(PKG_DIR, "lintian-overrides")));
-    for (const s of ["preinst", "postinst", "postrm"]) writeFileSync(join(root, "DEBIAN", s), readFileSync(join(PKG_DIR, s)));
+    for (const s of SCRIPTS) writeFileSync(join(root, "DEBIAN", s), readFileSync(join(PKG_DIR, s)));
 
-    // Depends: the C library version the executable's symbols need.
-    run(["dpkg-shlibdeps", `-T${join(deb, "substvars")}`, join(root, TARGET.slice(1))], { cwd: work });
+    // Depends: the library versions the executable's and the addon's symbols need.
+    const natives = readdirSync(join(root, NATIVE_DIR.slice(1))).map((n) => join(root, NATIVE_DIR.slice(1), n));
+    run(["dpkg-shlibdeps", `-T${join(deb, "substvars")}`, join(root, INSTALLED.slice(1)), ...natives], { cwd: work });
     // DEBIAN/control from debian/control + changelog + substvars, with Installed-Size.
     run(["dpkg-gencontrol", `-p${PACKAGE}`, `-P${root}`, `-T${join(deb, "substvars")}`], { cwd: work });
 
@@ -179,7 +200,7 @@ export function buildPackage(o: { binary: string; outDir: string; version?: stri
     for (const rel of files) {
       const p = join(root, rel);
       const st = statSync(p);
-      const exec = rel === TARGET.slice(1) || /^DEBIAN\/(preinst|postinst|prerm|postrm)$/.test(rel);
+      const exec = rel === INSTALLED.slice(1) || /^DEBIAN\/(preinst|postinst|prerm|postrm)$/.test(rel);
       chmodSync(p, st.isDirectory() || exec ? 0o755 : 0o644);
       if (st.isFile() && !rel.startsWith("DEBIAN/")) {
         const h = new Bun.CryptoHasher("md5");

@@ -8,6 +8,8 @@
  *   --self-test         which embedded native parts load (server/selfTest.ts)
  *   --status [--json]   statistics of the instance's processes (stats/statusCommand.ts)
  *   --check             the approved tables checked before going live (check/checkCommand.ts)
+ *   --types             the table types it serves, one a line (tables/registry.ts)
+ *   --install-native DIR  the native files it carries, written into DIR (sys/embeddedAddon.ts)
  *   --help              usage
  * A fatal error (msg.fatal) ends the process with status 1 after a pause of
  * one second, as Postfix's msg_fatal does (our own modes skip the pause);
@@ -24,6 +26,8 @@ import { selfTest } from "./server/selfTest";
 import { runStatus } from "./stats/statusCommand";
 import { runCheck, runCheckService } from "./check/checkCommand";
 import { DEFAULT_CANARY } from "./check/serviceCheck";
+import { installNative } from "./sys/embeddedAddon";
+import { tableTypeNames } from "./tables/registry";
 
 /**
  * The name Postfix would use (argv[0]'s base name) when this is the compiled
@@ -63,7 +67,7 @@ async function main(): Promise<number | undefined> {
   }
   const parsed = parseDaemonArgs(process.argv.slice(2), process.env, procname);
   const o = parsed.options;
-  const own = o.listenPath !== undefined || o.demo || o.selfTest || o.help;
+  const own = o.listenPath !== undefined || o.demo || o.selfTest || o.help || o.types || o.installNative !== undefined;
   // Logging before anything else, like Postfix; our own modes log to stderr.
   applyLogChoice(earlyLogChoice(procname, o.stderr || own, !own));
   fatalPause = !own;
@@ -74,6 +78,14 @@ async function main(): Promise<number | undefined> {
     return 0;
   }
   if (o.selfTest) return selfTest();
+  if (o.types) {
+    process.stdout.write(tableTypeNames().join("\n") + "\n");
+    return 0;
+  }
+  if (o.installNative !== undefined) {
+    for (const path of installNative(o.installNative)) process.stdout.write(`${path}\n`);
+    return 0;
+  }
   if (o.demo) return runDemo(procname);
   const started = await runDaemon(o, procname);
   return started.server ? undefined : 0; // serving: the event loop keeps the process

@@ -20,9 +20,18 @@
  * it: a replacement made by the postfix account is ignored, and overwritten.
  * Written only by root, atomically (temporary file, then rename).
  *
+ * It is read as root, before the privilege drop, from a directory the
+ * postfix account controls, so the read never trusts the name: only a plain
+ * file is opened (lstat first, so no device is ever opened), with O_NOFOLLOW
+ * (a symbolic link is refused by the kernel, not followed) and O_NONBLOCK (a
+ * FIFO planted meanwhile cannot make open() wait for a writer), and what was
+ * opened is checked again with fstat before a byte is read: a regular file,
+ * the one lstat saw, one link (no hard link to another root-owned file),
+ * owned by root, writable by nobody else, of a sane size.
+ *
  * Logs nothing: any failure means "run postconf", as without the cache.
  */
-import { closeSync, fstatSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { hostname, networkInterfaces } from "node:os";
 import { join } from "node:path";
 
@@ -44,14 +53,29 @@ function cacheFile(dataDir: string, configDir: string): string {
   return join(dataDir, `proxymap-defaults.${Bun.hash(configDir).toString(16)}`);
 }
 
+/** postconf -d prints about 100 KB; anything much larger is not ours. */
+const MAX_SIZE = 4 * 1024 * 1024;
+const SAFE_OPEN = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
 /** The saved output for this key, if there is a trustworthy one. */
 export function readDefaultsCache(dataDir: string, configDir: string, key: string): string | undefined {
   let fd = -1;
   try {
-    fd = openSync(cacheFile(dataDir, configDir), "r");
+    const file = cacheFile(dataDir, configDir);
+    const before = lstatSync(file);
+    if (!before.isFile()) return undefined;
+    fd = openSync(file, SAFE_OPEN);
     const st = fstatSync(fd);
-    if (!st.isFile() || st.uid !== 0 || (st.mode & 0o022) !== 0) return undefined;
-    const text = readFileSync(fd, "latin1");
+    if (!st.isFile() || st.dev !== before.dev || st.ino !== before.ino || st.nlink !== 1) return undefined;
+    if (st.uid !== 0 || (st.mode & 0o022) !== 0 || st.size > MAX_SIZE) return undefined;
+    const buf = Buffer.alloc(st.size);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n <= 0) break;
+      got += n;
+    }
+    const text = buf.toString("latin1", 0, got);
     const nl = text.indexOf("\n");
     if (nl < 0 || text.slice(0, nl) !== key) return undefined;
     return text.slice(nl + 1);

@@ -3,8 +3,12 @@
  * (../shared/PROTOCOL.md section 2). Pure: values in, bytes out.
  *
  * Lookup replies are the hot path: an OK reply of the classic shape is kept
- * per value in a bounded cache, so a popular key costs one Map lookup and no
- * encoding.
+ * per value in a cache, so a popular key costs one Map lookup and no
+ * encoding. The cache is bounded by bytes, not entries (values come from
+ * tables and from clients' keys, e.g. a regexp's $1, so one entry may be a
+ * megabyte): only replies up to OK_CACHE_ENTRY_MAX bytes are kept, and the
+ * oldest entries go once the total passes OK_CACHE_BYTES (README
+ * "Memory").
  */
 import { encodeAttrs, formatCUnsigned } from "./attr";
 import type { Gen } from "./scan";
@@ -23,8 +27,45 @@ export function openReply(status: number, flags: number): Buffer {
   ]);
 }
 
-const OK_CACHE_LIMIT = 4096;
+/** Bytes the OK-reply cache may hold in all (keys and replies counted). */
+export const OK_CACHE_BYTES = 4 * 1024 * 1024;
+/** A larger reply is encoded each time: popular values are short, large ones are rarely repeated. */
+export const OK_CACHE_ENTRY_MAX = 4096;
+/** What one Map entry costs beyond its bytes (an estimate of the engine's own bookkeeping). */
+const ENTRY_OVERHEAD = 96;
+
+/** Insertion-ordered: the first entries are the oldest, evicted first. */
 const okLookupCache = new Map<string, Buffer>();
+let okCacheBytes = 0;
+
+function entryCost(value: string, reply: Buffer): number {
+  return value.length + reply.length + ENTRY_OVERHEAD;
+}
+
+/** Where the value starts in `status NUL 0 NUL value NUL ... NUL NUL`. */
+const OK_VALUE_OFFSET = "status\x000\x00value\x00".length;
+
+function remember(value: string, reply: Buffer): void {
+  // The key is a fresh copy made from the reply's bytes: the value may be a
+  // slice of a much larger string (a regexp's $1 of a huge key), which the
+  // engine would otherwise keep alive as long as the entry.
+  const key = reply.toString("latin1", OK_VALUE_OFFSET, OK_VALUE_OFFSET + value.length);
+  okCacheBytes += entryCost(key, reply);
+  okLookupCache.set(key, reply);
+  if (okCacheBytes <= OK_CACHE_BYTES) return;
+  // Evict the oldest quarter at once: one pass per many insertions, not
+  // one per insertion.
+  for (const [v, r] of okLookupCache) {
+    okLookupCache.delete(v);
+    okCacheBytes -= entryCost(v, r);
+    if (okCacheBytes <= OK_CACHE_BYTES * 0.75) break;
+  }
+}
+
+/** What the OK-reply cache holds now (tests, the README's bound). */
+export function okReplyCacheUsage(): { entries: number; bytes: number } {
+  return { entries: okLookupCache.size, bytes: okCacheBytes };
+}
 
 export function lookupReply(gen: Gen, status: number, flags: number, value: string): Buffer {
   if (gen === "instance") {
@@ -38,8 +79,7 @@ export function lookupReply(gen: Gen, status: number, flags: number, value: stri
   let reply = okLookupCache.get(value);
   if (reply === undefined) {
     reply = encodeAttrs([["status", Status.OK], ["value", value]]);
-    if (okLookupCache.size >= OK_CACHE_LIMIT) okLookupCache.clear();
-    okLookupCache.set(value, reply);
+    if (reply.length <= OK_CACHE_ENTRY_MAX) remember(value, reply);
   }
   return reply;
 }

@@ -4,9 +4,11 @@
  * uses for time limits.
  *
  * Writes go straight to the socket; only what the kernel does not take is
- * copied and queued until the socket drains. While more than HIGH_WATER bytes
- * wait, reading from this client pauses (a client that sends requests but
- * does not read replies cannot make the process grow without bound).
+ * copied and queued until the socket drains. Once more than HIGH_WATER bytes
+ * wait, the connection is congested: reading from this client pauses and its
+ * session answers no further request, until the queue is below LOW_WATER
+ * (then the session resumes). A client that sends requests but does not read
+ * its replies so holds at most HIGH_WATER bytes plus one reply of output.
  *
  * A client may shut down its sending side and still wait for replies (the
  * server listens with half-open connections allowed): the connection is
@@ -24,14 +26,16 @@
 import type { Socket } from "bun";
 import type { ClientIO, Session } from "../service/session";
 
-/** Pause reading while this much output waits. */
-export const HIGH_WATER = 4 * 1024 * 1024;
-/** Resume reading once the queue is below this. */
-export const LOW_WATER = 1024 * 1024;
+/** Congested (reading paused, no further request answered) once this much output waits. */
+export const HIGH_WATER = 1024 * 1024;
+/** No longer congested once the queue is below this. */
+export const LOW_WATER = 256 * 1024;
 
 export interface ConnOwner {
   /** The connection is gone (closed by either side). */
   connClosed(conn: ClientConn): void;
+  /** Bytes handed to the socket (for the idle collector). */
+  moved(bytes: number): void;
 }
 
 export class ClientConn implements ClientIO {
@@ -67,11 +71,17 @@ export class ClientConn implements ClientIO {
     return this.closed;
   }
 
+  /** The client is not reading its replies fast enough: answer nothing more for now. */
+  get congested(): boolean {
+    return this.paused;
+  }
+
   // ClientIO
 
   write(data: Uint8Array): void {
     if (this.closed || data.length === 0) return;
     this.replyClock = performance.now();
+    this.owner.moved(data.length);
     if (this.queued === 0) {
       const n = this.sock.write(data);
       if (n === data.length) {
@@ -124,6 +134,8 @@ export class ClientConn implements ClientIO {
     if (this.paused && this.queued < LOW_WATER) {
       this.paused = false;
       this.sock.resume();
+      this.session?.resume();
+      if (this.closed) return;
     }
     if (this.queued === 0) {
       if (this.closing) this.sock.end();

@@ -20,14 +20,19 @@
  *      the inherited sockets, or on --listen PATH.
  *
  * Modes of our own: --listen PATH runs the same daemon on a UNIX socket it
- * binds itself (mode 0666), without master: no status channel, no chdir,
- * no tty check, logging to standard error only, and max_idle/max_use apply
- * only when -i/-m are given. --demo and --self-test: demo.ts, selfTest.ts.
+ * binds itself, without master: no status channel, no chdir, no tty check,
+ * logging to standard error only, and max_idle/max_use apply only when -i/-m
+ * are given. It serves as the user named by --user NAME, or mail_owner with
+ * -u; started as root without either it refuses to serve (a table server
+ * running as root is not what anyone should get by accident). The socket
+ * is mode 0600, owned by that user: connecting takes that user (or root);
+ * to open it to others, change its mode or put it in a directory of their
+ * own. --demo and --self-test: demo.ts, selfTest.ts.
  *
  * Reads: argv, the environment, main.cf. Logs: fatal errors with Postfix's
  * texts, verbose "daemon started" and "process generation".
  */
-import { chmodSync, lstatSync, unlinkSync } from "node:fs";
+import { chmodSync, chownSync, lstatSync, unlinkSync } from "node:fs";
 import { isatty } from "node:tty";
 import { loadMainConfig, mailVersion, type MainConfig } from "../config/mainCf";
 import { atLeast } from "../config/declared";
@@ -40,7 +45,7 @@ import { setUtf8Enabled } from "../tables/utf8";
 import { setTableMainConfig } from "../tables/dbCommon/mainConfig";
 import { setStatsEnabled } from "../stats/collector";
 import { prepareStatusPlace, startStatistics, statsSettings } from "../stats/reporter";
-import { preloadLibc, setsid, strerror, unixListen } from "../sys/libc";
+import { getpwnam, preloadLibc, setsid, strerror, unixListen } from "../sys/libc";
 import { MasterStatus, MASTER_LISTEN_FD } from "./masterStatus";
 import type { DaemonOptions } from "./options";
 import { getBool, getStr, readServerParams } from "./params";
@@ -117,6 +122,11 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
   // 4. Sanity checks Postfix makes before serving.
   const params = readServerParams(config);
   if (!own || o.dropPrivileges) checkMailOwner(mailOwner, mainCf);
+  const runAs = own && o.user !== undefined ? o.user : o.dropPrivileges ? mailOwner : undefined;
+  if (own && runAs === undefined && process.getuid?.() === 0)
+    msg.fatal(
+      `refusing to serve --listen ${o.listenPath} as root: give -u (serve as mail_owner, ${mailOwner}) or --user NAME (--user root if you really mean it)`,
+    );
   if (o.daemonMode && underMaster && isatty(0)) {
     // Postfix also prints this one on stderr, tagged with the bare program name.
     if (!o.stderr) stderrSink(procname, true).write("fatal", "fatal: do not run this command by hand");
@@ -139,19 +149,19 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
     }
   }
   let listenFd = -1;
-  if (own) listenFd = bindOwnSocket(o.listenPath!);
+  if (own) listenFd = bindOwnSocket(o.listenPath!, runAs);
   preloadLibc();
   // Local time (maillog_file stamps) needs /etc/localtime, which a chroot
   // hides: read it now then. Without a jail it loads on first use, which
   // keeps ~4 ms of time zone set-up off every start.
   if (o.chroot) new Date().getTimezoneOffset();
   const approved = config.get(o.serviceName === SERVICE_WRITE ? "proxy_write_maps" : "proxy_read_maps");
-  await runPreJailInit(preJailContext(o.serviceName, approved));
+  await runPreJailInit(preJailContext(o.serviceName, approved, o.chroot));
   // Statistics files of an instance live under its queue directory (seen
   // inside the jail too); the directory is made for mail_owner now, as root.
   const statusPlace = underMaster && stats.enabled ? prepareStatusPlace(queueDir, mailOwner, o.chroot) : undefined;
   const root = o.chroot ? queueDir : undefined;
-  chrootUid(root, o.dropPrivileges ? mailOwner : undefined);
+  chrootUid(root, runAs);
   if (root) loggingEnteredJail(root);
 
   // 6. Post-jail: the service.
@@ -189,8 +199,8 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
   return { config, service, server };
 }
 
-/** Bind --listen's socket before any chroot (replacing a stale socket file). */
-function bindOwnSocket(path: string): number {
+/** Bind --listen's socket before any chroot (replacing a stale socket file): mode 0600, owned by the serving user. */
+function bindOwnSocket(path: string, user: string | undefined): number {
   try {
     if (lstatSync(path).isSocket()) unlinkSync(path);
   } catch {
@@ -198,7 +208,16 @@ function bindOwnSocket(path: string): number {
   }
   const fd = unixListen(path);
   if (fd < 0) return msg.fatal(`bind ${path}: ${strerror(-fd)}`);
-  // Access is controlled by the directory, as with Postfix's private sockets.
-  chmodSync(path, 0o666);
+  // Only the serving user (and root) may connect until an administrator says otherwise.
+  chmodSync(path, 0o600);
+  if (user !== undefined) {
+    const pw = getpwnam(user);
+    if (!pw) return msg.fatal(`unknown user: ${user}`);
+    try {
+      chownSync(path, pw.uid, pw.gid);
+    } catch (e) {
+      msg.fatal(`chown ${path}: ${sysText(e)}`);
+    }
+  }
   return fd;
 }

@@ -96,7 +96,11 @@ export async function runDemo(procname: string, out: (line: string) => void = (l
     const past = new Date(Date.now() - 60_000);
     for (const f of ["main.cf", "aliases"]) utimesSync(join(dir, f), past, past);
     const socket = join(dir, "proxymap.sock");
-    const parsed = parseDaemonArgs(["--listen", socket], { MAIL_CONFIG: dir }, procname);
+    // The demo serves as whoever runs it, root included (said explicitly:
+    // --listen refuses to serve as root otherwise); its socket and tables
+    // live in a private temporary directory and it ends after a few lookups.
+    const asRoot = process.getuid?.() === 0 ? ["--user", "root"] : [];
+    const parsed = parseDaemonArgs(["--listen", socket, ...asRoot], { MAIL_CONFIG: dir }, procname);
     if (!parsed.ok) return msg.fatal(parsed.error);
     const started = await runDaemon(parsed.options, procname);
 

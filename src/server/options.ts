@@ -22,8 +22,12 @@
  *   -z          process limit is 0 (accepted)
  * Our own options (long, anywhere among the options, before "--"):
  *   --listen PATH   serve on a UNIX socket of our own at PATH, without master
+ *   --user NAME     with --listen: serve as NAME (-u: as mail_owner); as root,
+ *                   --listen refuses to serve without one of the two
  *   --demo          build a throw-away configuration, answer a few lookups, print them
  *   --self-test     report which embedded native parts load, then exit
+ *   --types         list the table types this executable serves, one a line
+ *   --install-native DIR  write the native files it carries into DIR (packaging)
  *   --help          usage on standard output
  * Administration commands (their own small grammar: here -c takes the
  * configuration directory, as in postconf and postmap; parseAdminArgs()):
@@ -74,8 +78,14 @@ export interface DaemonOptions {
   args: string[];
   /** --listen PATH */
   listenPath?: string;
+  /** --user NAME (with --listen) */
+  user?: string;
   /** --demo */
   demo: boolean;
+  /** --types */
+  types: boolean;
+  /** --install-native DIR */
+  installNative?: string;
   /** --self-test */
   selfTest: boolean;
   /** --help */
@@ -92,11 +102,13 @@ export type ParseResult =
   | { ok: false; error: string; options: DaemonOptions };
 
 export const USAGE = `usage: proxymap [generic Postfix daemon options]
-       proxymap --listen PATH [-n proxymap|proxywrite] [-o name=value ...] [-v] [-i time] [-m count]
+       proxymap --listen PATH {-u | --user NAME} [-n proxymap|proxywrite] [-o name=value ...] [-v] [-i time] [-m count]
        proxymap --demo
        proxymap --self-test
        proxymap --status [--json] [-c config_dir]
        proxymap --check [-c config_dir] [--key canary_key]
+       proxymap --types
+       proxymap --install-native DIR
 Postfix options: -c -d -D -i max_idle -l -m max_use -n service -o name=value -s count
                  -S -t transport -u -v -V -z (see master(5) and proxymap(8))
 Environment: MAIL_CONFIG (default /etc/postfix), GENERATION
@@ -160,6 +172,7 @@ export function parseDaemonArgs(
     stderr: false,
     args: [],
     demo: false,
+    types: false,
     selfTest: false,
     help: false,
     configDir: env.MAIL_CONFIG || "/etc/postfix",
@@ -184,9 +197,24 @@ export function parseDaemonArgs(
           o.listenPath = value;
           break;
         }
+        case "user": {
+          const value = eq < 0 ? args[++i] : word.slice(eq + 1);
+          if (!value) return fail("option --user needs a user name");
+          o.user = value;
+          break;
+        }
         case "demo":
           o.demo = true;
           break;
+        case "types":
+          o.types = true;
+          break;
+        case "install-native": {
+          const value = eq < 0 ? args[++i] : word.slice(eq + 1);
+          if (!value) return fail("option --install-native needs a directory");
+          o.installNative = value;
+          break;
+        }
         case "self-test":
           o.selfTest = true;
           break;
@@ -215,6 +243,7 @@ export function parseDaemonArgs(
     }
   }
   o.args = args.slice(i);
+  if (o.user !== undefined && o.listenPath === undefined) return fail("option --user is only for --listen");
 
   const gen = env.GENERATION;
   if (gen !== undefined) {

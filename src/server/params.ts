@@ -14,6 +14,8 @@
  *   proxymap_busy_requests  (count, default 0 = off) requests in flight that count as saturated
  *   proxymap_table_change_restart (yes/no, default no) exit like the reference when a
  *                           file table changed on disk (the dict layer re-opens it anyway)
+ *   proxymap_client_limit   (count, default 100, min 1) clients one process serves at once;
+ *                           at the limit it stops accepting and reports itself taken
  *
  * Reads: the MainConfig it is given. Logs: fatal on malformed values.
  */
@@ -84,6 +86,15 @@ export function getStr(config: MainConfig, name: string, def: string): string {
   return config.get(name) || def;
 }
 
+/**
+ * Clients one process serves at once. Each may hold up to
+ * proxymap_max_request_size of input and about a megabyte of unread output
+ * (clientConn.ts), so this bounds a process's buffers; 100 is Postfix's
+ * default_process_limit, as many clients as the C proxymap serves with its
+ * default process count.
+ */
+export const DEFAULT_CLIENT_LIMIT = 100;
+
 /** The settings of the server skeleton, read once at start-up. */
 export interface ServerParams {
   maxIdle: number;
@@ -94,6 +105,7 @@ export interface ServerParams {
   busyCpuPercent: number;
   busyRequests: number;
   tableChangeRestart: boolean;
+  clientLimit: number;
 }
 
 export function readServerParams(config: MainConfig): ServerParams {
@@ -106,5 +118,6 @@ export function readServerParams(config: MainConfig): ServerParams {
     busyCpuPercent: getInt(config, "proxymap_busy_cpu", 90),
     busyRequests: getInt(config, "proxymap_busy_requests", 0),
     tableChangeRestart: getBool(config, "proxymap_table_change_restart", false),
+    clientLimit: getInt(config, "proxymap_client_limit", DEFAULT_CLIENT_LIMIT, 1),
   };
 }

@@ -29,6 +29,11 @@ export interface PreJailContext {
    * included. Errs on the side of yes; with no context (self-test) always yes.
    */
   mayUse(type: string): boolean;
+  /**
+   * True when the process is about to chroot: what loads fine lazily
+   * outside a jail (at a cost some starts never need to pay) must load now.
+   */
+  jailed: boolean;
 }
 
 /** A hook may load something asynchronously (a dynamic import): it is awaited. */
@@ -36,14 +41,14 @@ type Hook = (ctx: PreJailContext) => void | Promise<void>;
 const hooks: Array<[string, Hook]> = [];
 
 /** A context from the expanded approved list of a service. */
-export function preJailContext(serviceName: string, approvedList: string): PreJailContext {
+export function preJailContext(serviceName: string, approvedList: string, jailed = false): PreJailContext {
   const types = new Set<string>();
   for (const m of approvedList.matchAll(/([A-Za-z0-9_]+):/g)) types.add(m[1]);
-  return { serviceName, mayUse: (type) => types.has(type) };
+  return { serviceName, mayUse: (type) => types.has(type), jailed };
 }
 
 /** A context that lets every hook load everything. */
-export const PRE_JAIL_ALL: PreJailContext = { serviceName: "", mayUse: () => true };
+export const PRE_JAIL_ALL: PreJailContext = { serviceName: "", mayUse: () => true, jailed: true };
 
 /** Register work to run before chroot; name is for log lines. */
 export function registerPreJailInit(name: string, hook: Hook): void {

@@ -5,11 +5,11 @@
  * Checks: libc through bun:ffi (syslog, chroot, sockets), bun:sqlite, the
  * lmdb package with its native addon (embedded by build.ts; the LMDB version
  * tells the data format: 0.9.29 and older write format 1 like Postfix's
- * liblmdb, 0.9.90 is format 2), mysql2 (pure JavaScript), Bun's built-in
- * PostgreSQL client (pgsql tables), and a worker thread (the entry point
- * build.ts embeds; NSS, sqlite, regexp and pcre run their blocking calls
- * there). It also lists the pre-jail hooks the
- * drivers registered.
+ * liblmdb, 0.9.90 is format 2), PCRE2, POSIX regex, ICU (case folding),
+ * mysql2 (pure JavaScript), Bun's built-in PostgreSQL client (pgsql
+ * tables), and a worker thread (the entry point build.ts embeds; NSS,
+ * sqlite, regexp and pcre run their blocking calls there). It also lists
+ * the pre-jail hooks the drivers registered.
  *
  * Reads: nothing. Writes: a report on standard output.
  */
@@ -19,6 +19,8 @@ import { preJailHookNames } from "./preJail";
 import { pcre2Missing } from "../sys/pcre2";
 import { preloadRegex } from "../sys/regex";
 import { OffloadPool } from "../tables/offload/pool";
+import { icuFoldCase, preloadIcu } from "../tables/icu";
+import { loadedFrom } from "../sys/embeddedAddon";
 
 type Check = [name: string, run: () => string | Promise<string>];
 
@@ -49,7 +51,8 @@ const CHECKS: Check[] = [
       const v = lmdb.version;
       if (!v) return "loaded (version unknown)";
       const format = v.minor === 9 && v.patch >= 90 ? 2 : 1;
-      return `${v.versionString}, data format ${format}${format === 1 ? " (Postfix-compatible)" : " (NOT Postfix-compatible)"}`;
+      const from = loadedFrom.get("lmdb") ?? "node_modules (running from the sources)";
+      return `${v.versionString}, data format ${format}${format === 1 ? " (Postfix-compatible)" : " (NOT Postfix-compatible)"}, loaded from ${from}`;
     },
   ],
   [
@@ -79,6 +82,14 @@ const CHECKS: Check[] = [
       } finally {
         pool.close();
       }
+    },
+  ],
+  [
+    "icu (libicuuc, system library: Unicode case folding)",
+    () => {
+      if (!preloadIcu()) throw new Error("libicuuc not found or unusable (apt-get install libicu72)");
+      const folded = icuFoldCase(Buffer.from("STRA\u1e9eE", "utf8"));
+      return `loaded (STRA\u1e9eE folds to ${folded?.toString("utf8")})`;
     },
   ],
   [

@@ -34,6 +34,15 @@
  *     watchdog (watchdog.ts) ends the process if the event loop itself stops
  *     for daemon_timeout seconds.
  * Busy/idle reports to master: see busy.ts for the rule.
+ * Client limit (proxymap_client_limit): with that many clients connected the
+ * process stops accepting (the listening sockets stay open; the kernel hands
+ * new connections to the other processes of the service) and reports itself
+ * taken, so that master starts another process when every process is full;
+ * it accepts again, and reports itself available unless saturated, once a
+ * client leaves. (Connections accepted in the same burst as the one that
+ * reached the limit are served: dropping them would cost their clients a
+ * retry.) Each listening socket is served through a duplicate of its
+ * descriptor, since stopping a Bun listener closes the descriptor it has.
  *
  * Reads: the service, the sockets, the status channel. Logs: verbose
  * connection events like Postfix ("connection established", "connection
@@ -49,6 +58,8 @@ import { BusyMonitor } from "./busy";
 import { MasterStatus, MASTER_STAT_AVAIL, MASTER_STAT_TAKEN } from "./masterStatus";
 import { startWatchdog } from "./watchdog";
 import { offloadStalled } from "../tables/offload/pool";
+import { IdleCollector } from "./idleGc";
+import { closeFd, dupFd, strerror } from "../sys/libc";
 
 export interface MultiServerOptions {
   service: ProxymapService;
@@ -72,14 +83,21 @@ interface Listener {
 export class MultiServer implements ConnOwner {
   private readonly conns = new Set<ClientConn>();
   private readonly listeners: Listener[] = [];
+  /** The listening sockets as given (master's fds, or --listen's): never closed here. */
+  private readonly listenFds: number[] = [];
   private clientCount = 0;
   private useCount = 0;
   private draining = false;
+  /** proxymap_client_limit reached: not accepting. */
+  private full = false;
+  /** What master was last told: taken (true) or available. */
+  private reportedTaken = false;
   private exiting = false;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private readonly sweepMs: number;
   private readonly busy: BusyMonitor;
+  private readonly idleGc = new IdleCollector();
   private watchdog: { stop(): void } | undefined;
   private readonly handler: SocketHandler<ClientConn>;
 
@@ -89,7 +107,7 @@ export class MultiServer implements ConnOwner {
     this.busy = new BusyMonitor(
       { lagMs: p.busyLagMs, cpuPercent: p.busyCpuPercent, requests: p.busyRequests },
       () => o.service.inFlight,
-      (busy) => this.reportBusy(busy),
+      () => this.updateStatus(),
       offloadStalled,
     );
     const self = this;
@@ -118,9 +136,17 @@ export class MultiServer implements ConnOwner {
 
   /** Accept on an inherited listening socket (master's fd 6, 7, ...). */
   listenFd(fd: number): void {
+    this.listenFds.push(fd);
+    this.acceptOn(fd);
+  }
+
+  /** Start a Bun listener on a duplicate of fd (stop() closes the listener's descriptor). */
+  private acceptOn(fd: number): void {
+    const copy = dupFd(fd);
+    if (copy < 0) return msg.fatal(`cannot accept connections on file descriptor ${fd}: ${strerror(-copy)}`);
     try {
       const l = Bun.listen<ClientConn>({
-        fd,
+        fd: copy,
         allowHalfOpen: true,
         socket: this.handler,
       } as unknown as Parameters<typeof Bun.listen<ClientConn>>[0]);
@@ -128,6 +154,16 @@ export class MultiServer implements ConnOwner {
     } catch (e) {
       msg.fatal(`cannot accept connections on file descriptor ${fd}: ${(e as Error).message}`);
     }
+  }
+
+  /** For good: no listener will be made again. */
+  private closeListenFds(): void {
+    for (const fd of this.listenFds.splice(0)) closeFd(fd);
+  }
+
+  private stopAccepting(): void {
+    for (const l of this.listeners) l.stop(false);
+    this.listeners.length = 0;
   }
 
   /** Start timers and the status channel; the event loop does the rest. */
@@ -141,8 +177,10 @@ export class MultiServer implements ConnOwner {
   shutdown(): void {
     for (const l of this.listeners) l.stop(true);
     this.listeners.length = 0;
+    this.closeListenFds();
     for (const c of [...this.conns]) c.destroy();
     this.busy.stop();
+    this.idleGc.stop();
     this.stopSweep();
     this.cancelIdle();
     this.watchdog?.stop();
@@ -176,6 +214,12 @@ export class MultiServer implements ConnOwner {
     this.conns.add(conn);
     this.clientCount++;
     if (msg.verbose) msg.info(`connection established`);
+    if (this.clientCount >= this.o.params.clientLimit && !this.full) {
+      this.full = true;
+      this.stopAccepting();
+      if (msg.verbose) msg.info(`client limit reached (proxymap_client_limit = ${this.o.params.clientLimit}): no new clients for now`);
+      this.updateStatus();
+    }
     if (!this.sweepTimer) this.startSweep();
     try {
       conn.session = svc.connect(conn);
@@ -190,6 +234,7 @@ export class MultiServer implements ConnOwner {
     const s = conn.session;
     const waiting = s.pending > 0;
     conn.lastRead = performance.now();
+    this.idleGc.moved(chunk.length);
     try {
       s.feed(chunk);
     } catch (e) {
@@ -200,6 +245,10 @@ export class MultiServer implements ConnOwner {
     }
     if (!waiting && s.pending > 0) conn.replyClock = conn.lastRead;
     this.busy.activity();
+  }
+
+  moved(bytes: number): void {
+    this.idleGc.moved(bytes);
   }
 
   connClosed(conn: ClientConn): void {
@@ -213,6 +262,12 @@ export class MultiServer implements ConnOwner {
     }
     if (this.o.useExit && !this.draining && this.useCount >= this.o.params.maxUse) this.drain();
     if (this.draining && this.clientCount === 0) this.exit(0);
+    if (this.full && !this.draining && !this.exiting && this.clientCount < this.o.params.clientLimit) {
+      this.full = false;
+      for (const fd of this.listenFds) this.acceptOn(fd);
+      if (msg.verbose) msg.info(`below the client limit: accepting again`);
+      this.updateStatus();
+    }
   }
 
   /** master went away (status channel end-of-file). */
@@ -225,8 +280,8 @@ export class MultiServer implements ConnOwner {
 
   private drain(): void {
     this.draining = true;
-    for (const l of this.listeners) l.stop(false);
-    this.listeners.length = 0;
+    this.stopAccepting();
+    this.closeListenFds();
     this.busy.drain();
     if (msg.verbose) msg.info(`use limit reached: no new clients`);
   }
@@ -278,7 +333,11 @@ export class MultiServer implements ConnOwner {
     }
   }
 
-  private reportBusy(busy: boolean): void {
+  /** Tell master "taken" while saturated (busy.ts), at the client limit or draining; else "available". */
+  private updateStatus(): void {
+    const busy = this.busy.isBusy || this.full;
+    if (busy === this.reportedTaken) return;
+    this.reportedTaken = busy;
     const st = this.o.status;
     if (!st) return;
     if (!st.notify(busy ? MASTER_STAT_TAKEN : MASTER_STAT_AVAIL) && !busy) {
@@ -291,6 +350,7 @@ export class MultiServer implements ConnOwner {
     if (this.exiting) return;
     this.exiting = true;
     this.busy.stop();
+    this.idleGc.stop();
     this.stopSweep();
     this.cancelIdle();
     this.watchdog?.stop();

@@ -11,6 +11,17 @@
  * replies leave in order and it reads its own writes, while every other
  * session goes on. A request larger than the configured limit closes the
  * connection with a warning, so memory stays bounded.
+ *
+ * Cost stays linear in the bytes received, however the client cuts them:
+ * input is appended to one growing buffer (capacity doubles, consumed bytes
+ * are reclaimed when it is full), and a partial request is scanned again
+ * only when a chunk brings a NUL byte, since only a NUL can complete a token
+ * (a request has a dozen tokens at most, so 1-byte writes cost a dozen scans
+ * of it, not one per byte).
+ *
+ * Output is bounded too: while the connection reports itself congested (the
+ * client does not read its replies), no further request is answered; the
+ * connection calls resume() once its queue has drained.
  */
 import { msg } from "../log/msg";
 import { TokenReader } from "../protocol/attr";
@@ -21,6 +32,8 @@ export interface ClientIO {
   write(data: Uint8Array): void;
   /** Close the connection (after a fatal stream error). */
   close(): void;
+  /** True while enough output waits that no further request should be answered (see resume()). */
+  readonly congested?: boolean;
 }
 
 export interface Session {
@@ -28,10 +41,12 @@ export interface Session {
   feed(chunk: Uint8Array): void;
   /** True while a request is partly received (skeleton applies ipc_timeout to it). */
   readonly partial: boolean;
-  /** Requests received whose reply has not been written yet. */
+  /** Requests received whose reply has not been written yet (0 or 1: they are answered in turn). */
   readonly pending: number;
   /** End of input from the client: answer what the reference would, then stop. */
   end(): void;
+  /** The connection is no longer congested: answer what waits. */
+  resume(): void;
   /** The client went away: drop queued work for it. */
   close(): void;
 }
@@ -51,10 +66,19 @@ export interface RequestHandler {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** First capacity of a session's input buffer once it must keep bytes. */
+const MIN_CAPACITY = 4096;
+/** An emptied input buffer larger than this is released rather than kept for the next request. */
+const KEEP_CAPACITY = 65536;
 
 export class ClientSession implements Session {
-  private buf: Buffer = EMPTY;
+  /** Input storage; the unconsumed bytes are store[start, end). */
+  private store: Buffer = EMPTY;
+  private start = 0;
+  private end_ = 0;
   private waiting = false;
+  /** Answering stopped because the connection was congested, with input left. */
+  private held = false;
   private closed = false;
   /** The client sent end-of-file: buffered bytes are all there is. */
   private ended = false;
@@ -64,46 +88,105 @@ export class ClientSession implements Session {
     private readonly handler: RequestHandler,
   ) {}
 
+  private get buffered(): number {
+    return this.end_ - this.start;
+  }
+
   get partial(): boolean {
-    return !this.waiting && this.buf.length > 0;
+    return !this.waiting && !this.held && this.buffered > 0;
   }
 
   get pending(): number {
-    return this.waiting ? 1 : 0;
+    return this.waiting || this.held ? 1 : 0;
   }
 
   feed(chunk: Uint8Array): void {
     if (this.closed || chunk.length === 0) return;
     const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
-    // Anything held on to is a private copy (Buffer.concat copies): the
-    // caller may reuse its chunk. Only a lone chunk drained now is borrowed.
-    const borrowed = this.buf.length === 0 && !this.waiting;
-    this.buf = borrowed ? bytes : Buffer.concat([this.buf, bytes]);
-    if (this.waiting) {
-      if (this.buf.length > this.handler.maxRequestSize) this.tooLarge();
+    if (this.buffered === 0 && !this.waiting && !this.held) {
+      // The everyday case: whole requests in one chunk, answered straight
+      // from the caller's bytes; only a left-over tail is copied.
+      this.drain(bytes, 0, bytes.length);
       return;
     }
-    this.drain(borrowed);
+    this.append(bytes);
+    const blocked = this.waiting || this.held;
+    // Without a new NUL byte the partial request cannot have completed.
+    if (blocked || bytes.indexOf(0) < 0) {
+      // Nothing can be answered now, so everything buffered counts against
+      // the limit: a partial request, or the backlog behind a slow one.
+      if (this.buffered > this.handler.maxRequestSize) this.tooLarge();
+      return;
+    }
+    this.drainStore();
   }
 
   end(): void {
     if (this.closed) return;
     this.ended = true;
-    if (!this.waiting && this.buf.length > 0) this.drain(false);
+    if (!this.waiting && !this.held && this.buffered > 0) this.drainStore();
+  }
+
+  resume(): void {
+    if (this.closed || !this.held || this.io.congested) return;
+    this.held = false;
+    this.drainStore();
+    if (!this.closed && !this.waiting && !this.held && this.ended && this.buffered === 0) this.io.close();
   }
 
   close(): void {
     this.closed = true;
-    this.buf = EMPTY;
+    this.release();
   }
 
-  /** Answer every complete request in the buffer, until one goes async. */
-  private drain(borrowed: boolean): void {
-    const buf = this.buf;
-    const reader = new TokenReader(buf, 0, buf.length, this.ended);
-    let consumed = 0;
+  private release(): void {
+    this.store = EMPTY;
+    this.start = this.end_ = 0;
+  }
+
+  /** Append bytes to the store (amortized: the capacity doubles, consumed space is reused). */
+  private append(bytes: Buffer): void {
+    const live = this.buffered;
+    const need = live + bytes.length;
+    if (this.end_ + bytes.length > this.store.length) {
+      if (need <= this.store.length / 2 && this.store.length > 0) {
+        this.store.copyWithin(0, this.start, this.end_);
+      } else {
+        let cap = Math.max(MIN_CAPACITY, this.store.length);
+        while (cap < need) cap *= 2;
+        // Doubling past the request limit would only hold bytes that close the connection.
+        cap = Math.max(need, Math.min(cap, this.handler.maxRequestSize + MIN_CAPACITY));
+        const next = Buffer.allocUnsafe(cap);
+        this.store.copy(next, 0, this.start, this.end_);
+        this.store = next;
+      }
+      this.start = 0;
+      this.end_ = live;
+    }
+    bytes.copy(this.store, this.end_);
+    this.end_ += bytes.length;
+  }
+
+  private drainStore(): void {
+    this.drain(this.store, this.start, this.end_);
+  }
+
+  /**
+   * Answer every complete request in buf[from, to), until one goes async or
+   * the connection is congested; keep what is left. buf is either the store
+   * or the caller's chunk (then nothing is buffered).
+   */
+  private drain(buf: Buffer, from: number, to: number): void {
+    const inStore = buf === this.store;
+    const reader = new TokenReader(buf, from, to, this.ended);
+    let consumed = from;
+    let stop: "input" | "async" | "congested" = "input";
     try {
-      while (consumed < buf.length && !this.closed) {
+      while (consumed < to && !this.closed) {
+        if (this.io.congested) {
+          stop = "congested";
+          break;
+        }
         const result = scanRequest(reader, this.handler.streamName, this.handler.installedGen);
         if (result === undefined) break;
         consumed = reader.pos;
@@ -115,12 +198,12 @@ export class ClientSession implements Session {
         // arrived with it is dropped as the reference drops it, so that
         // garbage gets exactly the reference's (non-)answers.
         if (result.warnings.length > 0 || result.scanned.op === "none" || result.scanned.op === "unknown" || result.scanned.op === "bad") {
-          consumed = buf.length;
+          consumed = to;
           reader.consumeAll();
         }
         const reply = this.handler.handle(result.scanned);
         if (reply instanceof Promise) {
-          this.keep(buf, consumed, borrowed);
+          this.keep(buf, consumed, to, inStore);
           this.await(reply);
           return;
         }
@@ -132,8 +215,13 @@ export class ClientSession implements Session {
       this.abort();
       return;
     }
-    this.keep(buf, consumed, borrowed);
-    if (this.buf.length > this.handler.maxRequestSize) this.tooLarge();
+    if (this.closed) return;
+    this.keep(buf, consumed, to, inStore);
+    if (stop === "congested") {
+      this.held = true;
+      return;
+    }
+    if (this.buffered > this.handler.maxRequestSize) this.tooLarge();
   }
 
   private tooLarge(): void {
@@ -143,11 +231,18 @@ export class ClientSession implements Session {
     this.abort();
   }
 
-  /** Keep the unconsumed tail, copied when it still points into the caller's chunk. */
-  private keep(buf: Buffer, consumed: number, borrowed: boolean): void {
-    if (consumed >= buf.length) this.buf = EMPTY;
-    else if (consumed === 0 && !borrowed) this.buf = buf;
-    else this.buf = Buffer.from(buf.subarray(consumed));
+  /** Keep buf[consumed, to) as the unconsumed input (copied when it is the caller's chunk). */
+  private keep(buf: Buffer, consumed: number, to: number, inStore: boolean): void {
+    if (inStore) {
+      this.start = consumed;
+      if (this.start < this.end_) return;
+      // All consumed: an idle connection keeps no large buffer.
+      if (this.store.length > KEEP_CAPACITY) this.store = EMPTY;
+      this.start = this.end_ = 0;
+      return;
+    }
+    this.start = this.end_ = 0;
+    if (consumed < to) this.append(buf.subarray(consumed, to));
   }
 
   private await(reply: Promise<Buffer | null>): void {
@@ -168,13 +263,13 @@ export class ClientSession implements Session {
     this.handler.onAsync(-1);
     if (this.closed) return;
     if (bytes !== null) this.io.write(bytes);
-    if (this.buf.length > 0) this.drain(false);
+    if (this.buffered > 0) this.drainStore();
     else if (this.ended) this.io.close();
   }
 
   private abort(): void {
     this.closed = true;
-    this.buf = EMPTY;
+    this.release();
     this.io.close();
   }
 }

@@ -3,7 +3,7 @@
  *
  * What: chroot(2), setsid(2), alarm(2), getpwnam(3)/getpwuid(3), syslog(3),
  * UNIX-domain datagram and listening sockets (socket/bind/listen/connect/send),
- * close(2), read-only mmap(2)/munmap(2), and errno/strerror for Postfix-style
+ * close(2), fcntl(2) F_DUPFD_CLOEXEC, read-only mmap(2)/munmap(2), and errno/strerror for Postfix-style
  * "%m" messages.
  *
  * Why by hand: Bun has no chroot, no setsid, no syslog and no UNIX datagram
@@ -34,6 +34,8 @@ const symbols = {
   send: { args: ["i32", "ptr", "u64", "i32"], returns: "i64" },
   recv: { args: ["i32", "ptr", "u64", "i32"], returns: "i64" },
   close: { args: ["i32"], returns: "i32" },
+  // fcntl(2) is variadic; only called here with an int third argument.
+  fcntl: { args: ["i32", "i32", "i32"], returns: "i32" },
   getppid: { args: [], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
   strerror: { args: ["i32"], returns: "ptr" },
@@ -232,6 +234,14 @@ export function sendNow(fd: number, data: Uint8Array): number {
 
 export function closeFd(fd: number): void {
   libc().close(fd);
+}
+
+const F_DUPFD_CLOEXEC = 1030;
+
+/** A close-on-exec duplicate of fd (the same open socket or file), or -errno. */
+export function dupFd(fd: number): number {
+  const n = libc().fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  return n < 0 ? -errno() : n;
 }
 
 const PROT_READ = 1;

@@ -18,6 +18,12 @@
  * empty or holds '=') ends the reference's process (msg_fatal "setenv:
  * Invalid argument"); here it answers CONFIG with that text as a warning.
  *
+ * Names are only names: process.env is a JavaScript object, so a lookup
+ * reads its own properties only (constructor, toString, __proto__ are
+ * inherited from Object.prototype and answer NOKEY, as in C), and a name
+ * the object cannot hold as its own (__proto__: assigning it changes the
+ * prototype) is kept beside it.
+ *
  * Reads: the process environment. Logs: the setenv failure above.
  */
 import { DictFlag } from "../protocol/constants";
@@ -30,6 +36,24 @@ const TYPE = "environ";
 /** A byte-string name as the JavaScript string process.env is keyed by. */
 function envName(key: string): string {
   return Buffer.from(key, "latin1").toString("utf8");
+}
+
+/** Updated names that process.env cannot hold as own properties (only "__proto__" is known to). */
+const unheld = new Map<string, string>();
+
+/** The value of an environment variable, by its JavaScript name; undefined when unset. */
+function getVar(name: string): string | undefined {
+  if (Object.hasOwn(process.env, name)) {
+    const v = process.env[name];
+    if (typeof v === "string") return v;
+  }
+  return unheld.get(name);
+}
+
+function setVar(name: string, value: string): void {
+  if (name !== "__proto__") process.env[name] = value;
+  if (Object.hasOwn(process.env, name)) unheld.delete(name);
+  else unheld.set(name, value);
 }
 
 let logtagExported = false;
@@ -52,13 +76,13 @@ function open(args: OpenArgs): Table {
     flags: args.flags | DictFlag.FIXED,
     lookup(key: string, flags: number): string | undefined {
       const name = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
-      const v = process.env[envName(name)];
+      const v = getVar(envName(name));
       return v === undefined ? undefined : Buffer.from(v, "utf8").toString("latin1");
     },
     update(key: string, value: string, flags: number): boolean {
       const name = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
       if (name === "" || name.includes("=")) throw new TableError("config", "setenv: Invalid argument");
-      process.env[envName(name)] = Buffer.from(value, "latin1").toString("utf8");
+      setVar(envName(name), Buffer.from(value, "latin1").toString("utf8"));
       return true;
     },
   };

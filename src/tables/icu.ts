@@ -8,8 +8,9 @@
  * hand-written binding.
  *
  * Reads: the newest libicuuc.so.NN found in the usual library directories,
- * loaded on first use. Logs: one warning when ICU cannot be loaded; callers
- * then fall back to an approximation (see utf8.ts).
+ * loaded on first use or by preloadIcu() (before a chroot: utf8.ts). Logs:
+ * one warning when ICU cannot be loaded; callers then fall back to an
+ * approximation (see utf8.ts).
  */
 import { dlopen, FFIType, ptr } from "bun:ffi";
 import { readdirSync } from "node:fs";
@@ -80,6 +81,12 @@ function load(): Binding | null {
     msg.warn(`casefold: cannot use ${found.path}: ${err instanceof Error ? err.message : String(err)}`);
     return null;
   }
+}
+
+/** Load ICU now (before chroot); true when it is usable. */
+export function preloadIcu(): boolean {
+  if (binding === undefined) binding = load();
+  return binding !== null;
 }
 
 /**

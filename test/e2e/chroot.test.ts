@@ -8,7 +8,14 @@
  * loads something native: lmdb (embedded addon), hash (libdb), pcre
  * (libpcre2), regexp and cidr (libc), plus texthash; regexp and pcre walks
  * also run on worker threads started inside the jail; and an update through
- * proxywrite lands in the lmdb file.
+ * proxywrite lands in the lmdb file. Non-ASCII keys of postmap-built tables
+ * are found: postmap folded them with ICU when it built the table, and ours
+ * folds a request's key with ICU too, loaded before the jail. (Postfix's own
+ * clients fold before they ask and open their tables without UTF-8 on the
+ * server's side, so a client that opens a table UTF-8 active and leaves
+ * folding to the server shows it, as the C proxymap answers it: without ICU
+ * the fallback folds "kırmızı" - dotless i, which ICU leaves alone - to
+ * "kirmizi", and the entry is missed.)
  *
  * Only ours: Debian's C proxymap loads its lmdb/pcre plugins on first use,
  * which a jail without the plugin files does not allow.
@@ -33,6 +40,10 @@ const T = {
   cidr: "cidr:/jail/c.cidr",
   texthash: "texthash:/jail/map",
   write: "lmdb:/jail/verify",
+  // Asked only by the raw client below, which opens them UTF-8 active.
+  foldLmdb: "lmdb:/jail/fold",
+  foldHash: "hash:/jail/fold",
+  foldTexthash: "texthash:/jail/fold",
 };
 
 beforeAll(async () => {
@@ -47,12 +58,14 @@ beforeAll(async () => {
   });
   const jail = join(inst.queueDir, "jail");
   mkdirSync(jail, { mode: 0o755 });
-  await Bun.write(join(jail, "map"), "alpha one\nbeta two\n");
+  await Bun.write(join(jail, "map"), "alpha one\nbeta two\nkırmızı red\nmüller umlaut\n");
+  await Bun.write(join(jail, "fold"), "kırmızı red\nmüller umlaut\n");
   await Bun.write(join(jail, "p.pcre"), "/^pc(.*)$/ pcre-$1\n/^long(x+)$/ long-pcre\n");
   await Bun.write(join(jail, "r.regexp"), "/^re(.*)$/ regexp-$1\n/^bk(..)\\1$/ backref-$1\n/^long(x+)$/ long-regexp\n");
   await Bun.write(join(jail, "c.cidr"), "192.0.2.0/24 cidr-hit\n");
   await Bun.write(join(jail, "verify"), "");
-  for (const type of ["lmdb", "hash"]) expect(inst.run("postmap", [`${type}:${join(jail, "map")}`]).code).toBe(0);
+  for (const type of ["lmdb", "hash"])
+    for (const f of ["map", "fold"]) expect(inst.run("postmap", [`${type}:${join(jail, f)}`]).code).toBe(0);
   expect(inst.run("postmap", [`lmdb:${join(jail, "verify")}`]).code).toBe(0);
   Bun.spawnSync(["chown", "-R", "postfix", jail]);
 });
@@ -68,6 +81,28 @@ describe("ours under master with chroot = y", () => {
     expect(inst.postmapQuery("192.0.2.7", `proxy:${T.cidr}`)).toMatchObject({ code: 0, stdout: "cidr-hit\n" });
     expect(inst.postmapQuery("alpha", `proxy:${T.texthash}`)).toMatchObject({ code: 0, stdout: "one\n" });
     expect(inst.postmapQuery("absent", `proxy:${T.lmdb}`).code).toBe(1);
+    // Unicode case folding inside the jail, as postmap folded the keys.
+    for (const t of [T.lmdb, T.hash, T.texthash]) {
+      expect(inst.postmapQuery("kırmızı", `proxy:${t}`)).toMatchObject({ code: 0, stdout: "red\n" });
+      expect(inst.postmapQuery("MÜLLER", `proxy:${t}`)).toMatchObject({ code: 0, stdout: "umlaut\n" });
+    }
+    expect(inst.log()).not.toMatch(/warning|fatal|panic|error/);
+  }, 60_000);
+
+  test("keys folded by the server (FOLD_FIX in the request) with ICU inside the jail, as postmap folded them", async () => {
+    const c = await WireClient.connect(inst.socket("proxymap"));
+    const UTF8_REQUEST = 1 << 19;
+    const FOLD_FIX = 1 << 14;
+    const flags = String(UTF8_REQUEST | FOLD_FIX | 0x40 | 0x1);
+    const ask = async (table: string, key: string) => {
+      const r = await c.request([["request", "lookup"], ["table", table], ["flags", flags], ["key", Buffer.from(key, "utf8").toString("latin1")]]);
+      return r.kind === "reply" ? Object.fromEntries(r.attrs) : r.kind;
+    };
+    for (const t of [T.foldLmdb, T.foldHash, T.foldTexthash]) {
+      expect(await ask(t, "kırmızı")).toEqual({ status: "0", value: "red" });
+      expect(await ask(t, "MÜLLER")).toEqual({ status: "0", value: "umlaut" });
+    }
+    c.close();
     expect(inst.log()).not.toMatch(/warning|fatal|panic|error/);
   }, 60_000);
 

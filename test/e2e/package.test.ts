@@ -5,21 +5,31 @@
  * 1. Builds the .deb three times from one copy of dist/proxymap: twice as
  *    package.json's version (the two must be the same bytes: reproducible)
  *    and once as VERSION+1 (PROXYMAP_DEB_VERSION) for the upgrade. Checks
- *    its fields and contents, and that it carries dist/proxymap unchanged.
- *    lintian runs on it meanwhile: no error, warning or info may be left
- *    (packaging/lintian-overrides says why each override is there).
+ *    its fields and contents (ours at /usr/lib/proxymap-bun/proxymap, its
+ *    native addon beside it, nothing at Postfix's path), and that it carries
+ *    dist/proxymap unchanged. lintian runs on it meanwhile: no error,
+ *    warning or info may be left (packaging/lintian-overrides says why each
+ *    override is there).
  * 2. A private Postfix instance (test/helpers/postfix-instance.ts) whose
  *    proxymap service runs /usr/lib/postfix/sbin/proxymap, the path the
- *    package diverts; dpkg runs with MAIL_CONFIG naming that instance, so the
- *    maintainer scripts' `postfix status` / `postfix reload` act on it and
- *    never on the system's Postfix. Real `postmap -q KEY proxy:texthash:...`
- *    clients ask it; which program answered is told by the inode of
- *    /proc/PID/exe of the instance's proxymap processes.
- *    install -> ours answers (and postinst reloaded), Postfix's file moved
- *    unchanged to the diverted name; upgrade -> diversion kept, the new file
- *    in place and serving; remove -> diversion gone, the C binary back bit for
- *    bit (`dpkg -V postfix` as before), the C program answers; purge;
- *    install again -> ours; purge.
+ *    package diverts, with a secondary instance (multi_instance_directories);
+ *    dpkg runs with MAIL_CONFIG naming the primary, so the maintainer
+ *    scripts' `postfix status` / `postfix reload` act on it and never on the
+ *    system's Postfix. Real `postmap -q KEY proxy:texthash:...` clients ask
+ *    it; which program answered is told by the inode of /proc/PID/exe of the
+ *    instance's proxymap processes.
+ *    install -> ours answers (and postinst reloaded), Postfix's file kept
+ *    unchanged at the diverted name, a link to ours at the path; upgrade ->
+ *    the new file serves; remove -> the C binary back bit for bit (`dpkg -V
+ *    postfix` as before), the C program answers; purge -> the saved
+ *    defaults file gone from both instances' data_directory; install again
+ *    -> ours; purge. All along, a watcher process checks the path as fast as
+ *    it can: it must never find it without an executable (master would fail
+ *    to start a proxymap and throttle the service for 60 s).
+ * 3. Refusals: an installed executable whose --self-test fails (its native
+ *    addon removed between unpack and configure), and a secondary instance
+ *    whose proxy_read_maps names a table type ours does not serve: configure
+ *    fails with the reason, Postfix's proxymap stays at the path, undiverted.
  *
  * The machine must end as it was found, even when a step fails: afterAll
  * purges the package and removes our diversion, and loading this file
@@ -28,15 +38,20 @@
  * test/helpers/reference.ts). Run as root.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   DIVERTED,
+  INSTALLED,
+  NATIVE_DIR,
   PACKAGE,
   TARGET,
   diversion,
   dpkg,
+  dpkgTry,
+  isOurLink,
+  startWatcher,
   exeOf,
   fileId,
   makeReloadable,
@@ -69,6 +84,8 @@ let initial: MachineState | undefined;
 let cFile = { dev: 0, ino: 0, size: 0 };
 let inst: Instance | undefined;
 let table = "";
+/** The secondary instance's configuration and data directories. */
+let second = { etc: "", data: "" };
 const debs = { v1: "", v1again: "", v2: "" };
 let lintian: Promise<{ code: number; out: string }> | undefined;
 
@@ -124,6 +141,16 @@ async function servedBy(want: { dev: number; ino: number }, what: string): Promi
   }
 }
 
+/** The secondary instance's main.cf, with these proxy_read_maps. */
+function writeSecond(readMaps: string): void {
+  writeFileSync(
+    join(second.etc, "main.cf"),
+    `compatibility_level = 3.6\nmulti_instance_name = postfix-second\nmulti_instance_enable = no\n` +
+      `data_directory = ${second.data}\nproxy_read_maps = ${readMaps}\n`,
+  );
+  writeFileSync(join(second.etc, "master.cf"), "");
+}
+
 function reloads(): number {
   return (inst!.log().match(/postfix\/master\[\d+\]: reload -- /g) ?? []).length;
 }
@@ -151,6 +178,9 @@ describe("Debian package: build, lintian, install over postfix, upgrade, remove,
     binarySha = sha256(binary);
     table = join(work, "map");
     writeFileSync(table, "k1 v-one\n", { mode: 0o644 });
+    second = { etc: join(work, "second", "etc"), data: join(work, "second", "data") };
+    for (const d of [second.etc, second.data]) mkdirSync(d, { recursive: true, mode: 0o755 });
+    writeSecond(`proxy:texthash:${table}`);
   });
 
   afterAll(() => {
@@ -194,7 +224,7 @@ describe("Debian package: build, lintian, install over postfix, upgrade, remove,
     expect(field(debs.v1, "Package")).toBe(PACKAGE);
     expect(field(debs.v1, "Version")).toBe(VERSION);
     expect(field(debs.v2, "Version")).toBe(NEXT);
-    expect(field(debs.v1, "Depends")).toMatch(/^libc6 \(>= [0-9.]+\), libdb5\.3, postfix \(>= 3\.5\)$/);
+    expect(field(debs.v1, "Depends")).toMatch(/^libc6 \(>= [0-9.]+\), libstdc\+\+6 \(>= [0-9.]+\), libdb5\.3, postfix \(>= 3\.5\)$/);
 
     const list = run(["dpkg-deb", "--contents", debs.v1]).out.trim().split("\n");
     const paths = list.map((l) => l.split(/\s+/).pop());
@@ -202,9 +232,11 @@ describe("Debian package: build, lintian, install over postfix, upgrade, remove,
       "./",
       "./usr/",
       "./usr/lib/",
-      "./usr/lib/postfix/",
-      "./usr/lib/postfix/sbin/",
-      "./usr/lib/postfix/sbin/proxymap",
+      "./usr/lib/proxymap-bun/",
+      "./usr/lib/proxymap-bun/native/",
+      expect.stringMatching(/^\.\/usr\/lib\/proxymap-bun\/native\/lmdb-[0-9a-f]{16}\.node$/),
+      "./usr/lib/proxymap-bun/proxied-types.awk",
+      "./usr/lib/proxymap-bun/proxymap",
       "./usr/share/",
       "./usr/share/doc/",
       "./usr/share/doc/proxymap-bun/",
@@ -223,78 +255,140 @@ describe("Debian package: build, lintian, install over postfix, upgrade, remove,
       expect(l).toContain(" root/root ");
       expect(l).toContain(` ${when} `);
     }
-    expect(list[5]).toMatch(new RegExp(`^-rwxr-xr-x root/root +${statSync(binary).size} `));
+    expect(list[7]).toMatch(new RegExp(`^-rwxr-xr-x root/root +${statSync(binary).size} `));
+    expect(list[5]).toMatch(/^-rw-r--r-- root\/root /);
     // The packaged executable is dist/proxymap, byte for byte.
-    const tar = Bun.spawnSync(["sh", "-c", 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./usr/lib/postfix/sbin/proxymap | sha256sum', "sh", debs.v1], { stdout: "pipe" });
+    const tar = Bun.spawnSync(["sh", "-c", 'dpkg-deb --fsys-tarfile "$1" | tar -xOf - ./usr/lib/proxymap-bun/proxymap | sha256sum', "sh", debs.v1], { stdout: "pipe" });
     expect(tar.stdout.toString().split(" ")[0]).toBe(binarySha);
-    // The maintainer scripts are in the control archive.
+    // The maintainer scripts are in the control archive (no preinst: nothing changes before configure).
     const control = run(["dpkg-deb", "--info", debs.v1]).out;
-    for (const s of ["preinst", "postinst", "postrm", "md5sums"]) expect(control).toContain(` ${s}`);
+    for (const s of ["postinst", "prerm", "postrm", "md5sums"]) expect(control).toContain(` ${s}`);
+    expect(control).not.toContain(" preinst");
   }, 60_000);
 
-  test("install over Debian's postfix, upgrade, remove, purge, install again", async () => {
+  test("install over Debian's postfix, upgrade, remove, purge, install again: an executable at the path all along", async () => {
     expect(debs.v1).not.toBe("");
     inst = await PostfixInstance.start({
       impl: { path: TARGET }, // the path the package diverts: C now, ours once installed
       label: "deb",
-      mainCf: { proxy_read_maps: `proxy:texthash:${table}` },
+      mainCf: { proxy_read_maps: `proxy:texthash:${table}`, multi_instance_directories: second.etc },
       lifetimeSec: 300,
     });
     makeReloadable(inst.queueDir);
 
     // Before: the C proxymap answers.
     await servedBy(cFile, "the C proxymap (before install)");
+    const watch = await startWatcher(TARGET);
+    let watched: Awaited<ReturnType<typeof watch.stop>> | undefined;
+    try {
+      // --- install: Postfix's file kept at the diverted name, a link to ours at the path, Postfix reloaded.
+      let r0 = reloads();
+      dpkg(["--install", debs.v1], inst.configDir);
+      expect(packageState()).toEqual({ status: "ii", version: VERSION });
+      expect(diversion()).toEqual({ by: PACKAGE, truename: DIVERTED });
+      expect(fileId(DIVERTED)).toEqual(cFile); // the same file, not a copy
+      expect(sha256(DIVERTED)).toBe(initial!.targetSha);
+      expect(readlinkSync(TARGET)).toBe(INSTALLED);
+      expect(sha256(TARGET)).toBe(binarySha);
+      expect(verifyPostfix()).toBe(initial!.verify);
+      expect(reloads()).toBe(r0 + 1); // postinst: postfix status, then postfix reload
+      // The installed executable loads its addon from the package's directory.
+      const st = run([INSTALLED, "--self-test"]);
+      expect(st.out).toMatch(new RegExp(`lmdb \\(native addon\\): .*loaded from ${NATIVE_DIR}/lmdb-[0-9a-f]{16}\\.node`));
+      expect(st.code).toBe(0);
+      const v1File = fileId(TARGET);
+      const pids = await servedBy(v1File, "ours (after install)");
+      expect(sha256(`/proc/${pids[0]}/exe`)).toBe(binarySha);
 
-    // --- install: ours in place, Postfix's file diverted unchanged, Postfix reloaded.
-    let r0 = reloads();
-    dpkg(["--install", debs.v1], inst.configDir);
-    expect(packageState()).toEqual({ status: "ii", version: VERSION });
-    expect(diversion()).toEqual({ by: PACKAGE, truename: DIVERTED });
-    expect(fileId(DIVERTED)).toEqual(cFile); // renamed, not copied: the same file
-    expect(sha256(DIVERTED)).toBe(initial!.targetSha);
-    expect(sha256(TARGET)).toBe(binarySha);
-    expect(verifyPostfix()).toBe(initial!.verify);
-    expect(reloads()).toBe(r0 + 1); // postinst: postfix status, then postfix reload
-    const v1File = fileId(TARGET);
-    const pids = await servedBy(v1File, "ours (after install)");
-    expect(sha256(`/proc/${pids[0]}/exe`)).toBe(binarySha);
+      // --- upgrade: the diversion stays, the new file is in place and serves.
+      r0 = reloads();
+      dpkg(["--install", debs.v2], inst.configDir);
+      expect(packageState()).toEqual({ status: "ii", version: NEXT });
+      expect(diversion()).toEqual({ by: PACKAGE, truename: DIVERTED });
+      expect(fileId(DIVERTED)).toEqual(cFile);
+      const v2File = fileId(TARGET);
+      expect(v2File.ino).not.toBe(v1File.ino);
+      expect(sha256(TARGET)).toBe(binarySha);
+      expect(reloads()).toBe(r0 + 1);
+      await servedBy(v2File, "ours (after upgrade)");
 
-    // --- upgrade: the diversion stays, the new file is in place and serves.
-    r0 = reloads();
-    dpkg(["--install", debs.v2], inst.configDir);
-    expect(packageState()).toEqual({ status: "ii", version: NEXT });
-    expect(diversion()).toEqual({ by: PACKAGE, truename: DIVERTED });
-    expect(fileId(DIVERTED)).toEqual(cFile);
-    const v2File = fileId(TARGET);
-    expect(v2File.ino).not.toBe(v1File.ino);
-    expect(sha256(TARGET)).toBe(binarySha);
-    expect(reloads()).toBe(r0 + 1);
-    await servedBy(v2File, "ours (after upgrade)");
+      // --- remove: the C binary back bit for bit at the path, the diversion gone, the C program answers.
+      r0 = reloads();
+      dpkg(["--remove", PACKAGE], inst.configDir);
+      expect(packageState().status).toBe("rc"); // postrm stays until purge
+      expect(diversion()).toEqual({ by: "", truename: TARGET });
+      expect(fileId(TARGET)).toEqual(cFile);
+      expect(isOurLink(TARGET)).toBe(false);
+      expect(existsSync(DIVERTED)).toBe(false);
+      expect(sha256(TARGET)).toBe(initial!.targetSha);
+      expect(md5(TARGET)).toBe(postfixMd5());
+      expect(verifyPostfix()).toBe(initial!.verify);
+      expect(reloads()).toBe(r0 + 1);
+      await servedBy(cFile, "the C proxymap (after remove)");
 
-    // --- remove: the diversion goes, the C binary is back bit for bit and answers.
-    r0 = reloads();
-    dpkg(["--remove", PACKAGE], inst.configDir);
-    expect(packageState().status).toBe("rc"); // postrm stays until purge
+      // --- purge: the saved postconf -d output goes from every instance's data_directory.
+      const ourSaved = readdirSync(inst.dataDir).filter((f) => f.startsWith("proxymap-defaults."));
+      expect(ourSaved.length).toBe(1); // written by our daemon under master
+      writeFileSync(join(second.data, "proxymap-defaults.0123abcd"), "KEY\n");
+      dpkg(["--purge", PACKAGE], inst.configDir);
+      expect(packageState().status).toBe("");
+      expect(diversion().by).toBe("");
+      expect(readdirSync(inst.dataDir).filter((f) => f.startsWith("proxymap-defaults."))).toEqual([]);
+      expect(readdirSync(second.data)).toEqual([]);
+
+      // --- install again, then purge straight from installed.
+      dpkg(["--install", debs.v1], inst.configDir);
+      expect(diversion()).toEqual({ by: PACKAGE, truename: DIVERTED });
+      await servedBy(fileId(TARGET), "ours (installed again)");
+      dpkg(["--purge", PACKAGE], inst.configDir);
+      await servedBy(cFile, "the C proxymap (after the final purge)");
+    } finally {
+      watched = await watch.stop();
+    }
+    // Never a moment without an executable at the path.
+    expect(watched.misses).toBe(0);
+    expect(watched.first).toBe("");
+    expect(watched.checks).toBeGreaterThan(10_000);
+    console.log(`watcher: ${watched.checks} checks of ${TARGET}, ${watched.misses} without an executable`);
+
+    expect(snapshot()).toEqual(initial!);
+  }, 120_000);
+
+  test("refused: an executable whose --self-test fails; Postfix's proxymap stays, undiverted", async () => {
+    expect(inst).toBeDefined();
+    dpkg(["--unpack", debs.v1], inst!.configDir);
+    // The native addon gone between unpack and configure: the self-test cannot load lmdb.
+    for (const f of readdirSync(NATIVE_DIR)) rmSync(join(NATIVE_DIR, f));
+    const r = dpkgTry(["--configure", PACKAGE], inst!.configDir);
+    expect(r.code).not.toBe(0);
+    expect(r.out).toContain(`proxymap-bun: the self-test of ${INSTALLED} failed, so it cannot stand in for Postfix's proxymap:`);
+    expect(r.out).toContain("lmdb (native addon): FAILED");
+    expect(r.out).toContain(`proxymap-bun: Postfix's own proxymap stays in place (${TARGET}); nothing was changed.`);
     expect(diversion()).toEqual({ by: "", truename: TARGET });
     expect(fileId(TARGET)).toEqual(cFile);
-    expect(sha256(TARGET)).toBe(initial!.targetSha);
-    expect(md5(TARGET)).toBe(postfixMd5());
-    expect(verifyPostfix()).toBe(initial!.verify);
-    expect(reloads()).toBe(r0 + 1);
-    await servedBy(cFile, "the C proxymap (after remove)");
+    await servedBy(cFile, "the C proxymap (self-test refused)");
+    dpkg(["--purge", PACKAGE], inst!.configDir);
+    expect(snapshot()).toEqual(initial!);
+  }, 60_000);
 
-    // --- purge: dpkg forgets the package; nothing else changes.
-    dpkg(["--purge", PACKAGE], inst.configDir);
-    expect(packageState().status).toBe("");
-    expect(diversion().by).toBe("");
-
-    // --- install again, then purge straight from installed.
-    dpkg(["--install", debs.v1], inst.configDir);
-    expect(diversion()).toEqual({ by: PACKAGE, truename: DIVERTED });
-    await servedBy(fileId(TARGET), "ours (installed again)");
-    dpkg(["--purge", PACKAGE], inst.configDir);
-    await servedBy(cFile, "the C proxymap (after the final purge)");
-
+  test("refused: a secondary instance's proxy_read_maps names a type ours does not serve", async () => {
+    expect(inst).toBeDefined();
+    const served = run([binary, "--types"]).out.trim().split("\n");
+    const missing = ["nis", "nisplus", "netinfo", "dbm", "sdbm"].find((t) => !served.includes(t))!;
+    writeSecond(`proxy:texthash:${table}, proxy:${missing}:mail.aliases`);
+    try {
+      const r = dpkgTry(["--install", debs.v1], inst!.configDir);
+      expect(r.code).not.toBe(0);
+      expect(r.out).toContain(`proxymap-bun: proxy_read_maps or proxy_write_maps name table types that ${INSTALLED} does not serve`);
+      expect(r.out).toContain(`${second.etc}: ${missing}`);
+      expect(r.out).toContain("Postfix's own proxymap stays in place");
+      expect(diversion()).toEqual({ by: "", truename: TARGET });
+      expect(fileId(TARGET)).toEqual(cFile);
+      await servedBy(cFile, "the C proxymap (types refused)");
+    } finally {
+      writeSecond(`proxy:texthash:${table}`);
+    }
+    dpkg(["--purge", PACKAGE], inst!.configDir);
     expect(snapshot()).toEqual(initial!);
   }, 60_000);
 

@@ -2,8 +2,9 @@
  * deb.ts - what the Debian package test needs to drive dpkg on the real
  * machine and to put the machine back as it found it.
  *
- * The package (scripts/package.ts, packaging/) diverts Postfix's C proxymap
- * from TARGET to DIVERTED and installs ours at TARGET. Here:
+ * The package (scripts/package.ts, packaging/) installs ours at INSTALLED,
+ * diverts Postfix's C proxymap from TARGET to DIVERTED (the file kept there)
+ * and puts a symbolic link to ours at TARGET. Here:
  *   - dpkg(): dpkg with a fixed environment (MAIL_CONFIG passed through, so
  *     the maintainer scripts' `postfix status`/`postfix reload` address a
  *     private test instance instead of the system's Postfix);
@@ -20,15 +21,17 @@
  * first, or every later test would look for the C binary at the diverted
  * name, which the removal takes away.
  *   - exeOf(): which file a process runs (dev, inode and size of /proc/PID/exe,
- *     which stay those of the executed file after a rename or an unlink).
+ *     which stay those of the executed file after a rename or an unlink);
+ *   - startWatcher(): a process that checks, as fast as it can, that a path
+ *     names an executable file, and counts the moments it did not.
  *
  * Logs nothing; throws with dpkg's output when a command fails.
  */
-import { chownSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { DIVERTED, PACKAGE, TARGET } from "../../scripts/package";
+import { DIVERTED, INSTALLED, NATIVE_DIR, PACKAGE, TARGET } from "../../scripts/package";
 
-export { DIVERTED, PACKAGE, TARGET };
+export { DIVERTED, INSTALLED, NATIVE_DIR, PACKAGE, TARGET };
 
 export interface Run {
   code: number;
@@ -46,6 +49,11 @@ function spawn(argv: string[], env: Record<string, string> = {}): Run {
     timeout: 60_000,
   });
   return { code: r.exitCode ?? -1, out: r.stdout.toString() + r.stderr.toString() };
+}
+
+/** Run dpkg once; its exit code and output (for the steps that must fail). */
+export function dpkgTry(args: string[], mailConfig: string): Run {
+  return spawn(["dpkg", ...args], { MAIL_CONFIG: mailConfig || "/nonexistent/proxymap-bun-test" });
 }
 
 /**
@@ -96,8 +104,14 @@ export function removeStale(): string[] {
     done.push(`purged a ${PACKAGE} package left installed`);
   }
   const d = diversion();
+  if (isOurLink(TARGET) && existsSync(DIVERTED)) {
+    renameSync(DIVERTED, TARGET);
+    done.push(`put ${DIVERTED} back at ${TARGET}`);
+  }
   if (d.by === PACKAGE) {
-    const r = spawn(["dpkg-divert", "--package", PACKAGE, "--remove", "--rename", "--divert", DIVERTED, TARGET]);
+    // The C binary is at TARGET already (above, or a failed configuration never moved it).
+    const rename = !existsSync(TARGET) && existsSync(DIVERTED) ? "--rename" : "--no-rename";
+    const r = spawn(["dpkg-divert", "--package", PACKAGE, "--remove", rename, "--divert", DIVERTED, TARGET]);
     if (r.code !== 0) throw new Error(`could not remove the stale diversion of ${TARGET}:\n${r.out}`);
     done.push(`removed a stale diversion of ${TARGET}`);
   } else if (d.by) {
@@ -127,9 +141,24 @@ export function md5(path: string): string {
   return h.digest("hex");
 }
 
+/** TARGET is the package's symbolic link to ours. */
+export function isOurLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink() && readlinkSync(path) === INSTALLED;
+  } catch {
+    return false;
+  }
+}
+
 export interface MachineState {
   /** sha256 of the file at TARGET. */
   targetSha: string;
+  /** What TARGET is: "file", "symlink", "missing". */
+  targetKind: string;
+  /** Whether the package's directory /usr/lib/proxymap-bun exists. */
+  ourDir: boolean;
+  /** Whether DIVERTED exists. */
+  divertedFile: boolean;
   /** `dpkg -V postfix` output (empty when clean). */
   verify: string;
   /** `dpkg-divert --list`, sorted. */
@@ -143,8 +172,17 @@ export function verifyPostfix(): string {
 }
 
 export function snapshot(): MachineState {
+  let targetKind = "missing";
+  try {
+    targetKind = lstatSync(TARGET).isSymbolicLink() ? "symlink" : "file";
+  } catch {
+    // missing
+  }
   return {
     targetSha: sha256(TARGET),
+    targetKind,
+    ourDir: existsSync("/usr/lib/proxymap-bun"),
+    divertedFile: existsSync(DIVERTED),
     verify: verifyPostfix(),
     diversions: spawn(["dpkg-divert", "--list"]).out.split("\n").filter(Boolean).sort().join("\n"),
     packageStatus: packageState().status,
@@ -189,4 +227,66 @@ export function exeOf(pid: number): { dev: number; ino: number; size: number } |
 export function fileId(path: string): { dev: number; ino: number; size: number } {
   const s = statSync(path);
   return { dev: s.dev, ino: s.ino, size: s.size };
+}
+
+export interface WatchResult {
+  /** How many times the path was checked. */
+  checks: number;
+  /** How many checks found no executable file there. */
+  misses: number;
+  /** The first failure's text. */
+  first: string;
+}
+
+/**
+ * Watch `path` from another process: access(X_OK) and "a regular file"
+ * (through any symbolic link) in a tight loop until stop(). Resolves once the
+ * watcher has started checking.
+ */
+export async function startWatcher(path: string): Promise<{ stop(): Promise<WatchResult> }> {
+  const code = `
+    const { accessSync, statSync, constants } = require("node:fs");
+    const path = ${JSON.stringify(path)};
+    let checks = 0, misses = 0, first = "", stop = false;
+    process.on("SIGTERM", () => { stop = true; });
+    process.stdout.write("started\\n");
+    const loop = () => {
+      const end = Date.now() + 20;
+      while (Date.now() < end) {
+        checks++;
+        try {
+          accessSync(path, constants.X_OK);
+          if (!statSync(path).isFile()) throw new Error("not a regular file");
+        } catch (e) {
+          misses++;
+          if (!first) first = String(e.message);
+        }
+      }
+      if (stop) process.stdout.write(JSON.stringify({ checks, misses, first }) + "\\n");
+      else setImmediate(loop);
+    };
+    loop();
+  `;
+  const p = Bun.spawn([process.execPath, "-e", code], { stdout: "pipe", stderr: "inherit" });
+  const reader = p.stdout.getReader();
+  let out = "";
+  while (!out.includes("started\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`watcher did not start: ${out}`);
+    out += new TextDecoder().decode(value);
+  }
+  return {
+    async stop() {
+      p.kill("SIGTERM");
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (value) out += new TextDecoder().decode(value);
+        if (done) break;
+      }
+      await p.exited;
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (!line) throw new Error(`watcher gave no result: ${out}`);
+      return JSON.parse(line) as WatchResult;
+    },
+  };
 }

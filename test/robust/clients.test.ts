@@ -28,7 +28,11 @@ async function timedLookup(key: string): Promise<{ ms: number; reply: Record<str
 
 describe("robustness: one process, many clients", () => {
   beforeAll(async () => {
-    s = await startRobust("robustcl", { proxymapMaxproc: "1", proxymapArgs: ["-o", "max_use=100000", "-o", "max_idle=3600"] });
+    // proxymap_client_limit raised above the 500 connections: this is about what one process can hold.
+    s = await startRobust("robustcl", {
+      proxymapMaxproc: "1",
+      proxymapArgs: ["-o", "max_use=100000", "-o", "max_idle=3600", "-o", "proxymap_client_limit=1000"],
+    });
     await timedLookup("key1");
     pid = (await s.inst.waitServicePids("proxymap"))[0];
   });

@@ -7,13 +7,23 @@
  * proxymap service: real `postmap -q` clients are answered, the process
  * runs as mail_owner, logs through postlogd, and exits after max_idle.
  *
+ * Native parts (src/sys/embeddedAddon.ts): the lmdb addon is loaded from a
+ * private directory beside the executable, made once by root; never from
+ * /tmp: with /tmp mounted noexec (a private mount namespace) --self-test
+ * passes and an lmdb table answers, nothing is written to /tmp, a second
+ * start writes nothing at all; a copy below a world-writable directory, or
+ * a private directory someone else could write, is refused with the reason.
+ * --install-native writes the files for a package, --types lists the types.
+ *
+ * The copies run from directories under dist/, not /tmp: below a
+ * world-writable directory the executable refuses its native parts.
+ *
  * Needs: Postfix installed (apt-get install postfix), root, and node-gyp's
  * prerequisites for the lmdb rebuild (scripts/build-lmdb-v1.sh).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { buildExecutable } from "../../build";
 import { PostfixInstance } from "../helpers/postfix-instance";
 import { writeCoolFile } from "../helpers/files";
@@ -21,7 +31,8 @@ import { BASE } from "../helpers/ldap-data";
 import { PrivateSlapd } from "../helpers/slapd";
 
 const REPO = join(import.meta.dir, "..", "..");
-const dir = mkdtempSync(join(tmpdir(), "build-test-"));
+mkdirSync(join(REPO, "dist"), { recursive: true });
+const dir = mkdtempSync(join(REPO, "dist", ".build-test-"));
 const bin = join(dir, "proxymap");
 
 beforeAll(async () => {
@@ -33,7 +44,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Run the executable copied into an empty directory, with no environment at all. */
 function runBare(args: string[]) {
-  const empty = mkdtempSync(join(tmpdir(), "bare-"));
+  const empty = mkdtempSync(join(dir, "bare-"));
   try {
     const copy = join(empty, "proxymap");
     copyFileSync(bin, copy);
@@ -128,4 +139,99 @@ describe("LDAP tables in the single executable", () => {
       rmSync(away, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe("native parts: a private directory beside the executable, never /tmp", () => {
+  /** A copy of the executable in a fresh directory under dir. */
+  function copy(parent = dir): string {
+    const d = mkdtempSync(join(parent, "copy-"));
+    chmodSync(d, 0o755);
+    const p = join(d, "proxymap");
+    copyFileSync(bin, p);
+    chmodSync(p, 0o755);
+    return p;
+  }
+  const selfTest = (exe: string) => {
+    const r = Bun.spawnSync([exe, "--self-test"], { env: {}, stdout: "pipe", stderr: "pipe" });
+    return { code: r.exitCode, out: r.stdout.toString() + r.stderr.toString() };
+  };
+
+  test("with /tmp mounted noexec: --self-test passes, an lmdb table answers, nothing lands in /tmp", () => {
+    const exe = copy();
+    const cf = mkdtempSync(join(dir, "cf-"));
+    writeFileSync(join(cf, "map"), "alpha one\n");
+    expect(Bun.spawnSync(["postmap", `lmdb:${cf}/map`]).exitCode).toBe(0);
+    writeFileSync(join(cf, "main.cf"), `proxy_read_maps = proxy:lmdb:${cf}/map\n`);
+    // printf's \\000 is a NUL (a bare \\0 would take the flags' digits as octal).
+    const req = ["request", "lookup", "table", `lmdb:${cf}/map`, "flags", "524353", "key", "alpha", ""].join("\\000") + "\\000";
+    const script = [
+      "mount -t tmpfs -o noexec tmpfs /tmp",
+      `${exe} --self-test`,
+      `printf '${req}' | MAIL_CONFIG=${cf} ${exe} -S | tr '\\0' '|'`,
+      "echo; echo TMP:; ls -A /tmp",
+    ].join(" && ");
+    const r = Bun.spawnSync(["unshare", "-m", "sh", "-c", script], { stdout: "pipe", stderr: "pipe" });
+    const out = r.stdout.toString();
+    expect(out).toContain("self-test: ok");
+    expect(out).toMatch(new RegExp(`lmdb \\(native addon\\): .*data format 1.*loaded from ${dirname(exe)}/proxymap-bun\\.native/lmdb-[0-9a-f]{16}\\.node`));
+    expect(out).toContain("status|0|value|one||");
+    expect(out.split("TMP:\n")[1]).toBe("");
+    expect(r.exitCode).toBe(0);
+    // The private directory: root's, mode 0755; the file root's, 0644.
+    const pdir = join(dirname(exe), "proxymap-bun.native");
+    const ds = statSync(pdir);
+    expect([ds.uid, ds.mode & 0o777]).toEqual([0, 0o755]);
+    const [name] = readdirSync(pdir);
+    const fs = statSync(join(pdir, name));
+    expect([fs.uid, fs.mode & 0o777]).toEqual([0, 0o644]);
+  });
+
+  test("made once: a second start writes nothing", () => {
+    const exe = copy();
+    expect(selfTest(exe).code).toBe(0);
+    const pdir = join(dirname(exe), "proxymap-bun.native");
+    const before = readdirSync(pdir).map((n) => [n, statSync(join(pdir, n)).ino, statSync(join(pdir, n)).mtimeMs]);
+    const dirBefore = statSync(pdir).mtimeMs;
+    expect(selfTest(exe).code).toBe(0);
+    expect(readdirSync(pdir).map((n) => [n, statSync(join(pdir, n)).ino, statSync(join(pdir, n)).mtimeMs])).toEqual(before);
+    expect(statSync(pdir).mtimeMs).toBe(dirBefore);
+  });
+
+  test("below a world-writable directory: refused, with the reason", () => {
+    const open = mkdtempSync(join(dir, "open-"));
+    chmodSync(open, 0o1777);
+    const exe = copy(open);
+    const r = selfTest(exe);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("lmdb (native addon): FAILED: no usable copy of the lmdb addon");
+    expect(r.out).toContain(`${open} is world-writable`);
+  });
+
+  test("a private directory others can write is not used", () => {
+    const exe = copy();
+    const pdir = join(dirname(exe), "proxymap-bun.native");
+    expect(selfTest(exe).code).toBe(0);
+    chmodSync(pdir, 0o777);
+    const r = selfTest(exe);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`${pdir} is world-writable`);
+    chmodSync(pdir, 0o755);
+    const [name] = readdirSync(pdir);
+    chmodSync(join(pdir, name), 0o666);
+    expect(selfTest(exe).out).toContain("is writable by others");
+  });
+
+  test("--install-native DIR writes the embedded files; --types lists the registry", () => {
+    const out = mkdtempSync(join(dir, "native-"));
+    const r = Bun.spawnSync([bin, "--install-native", out], { env: {}, stdout: "pipe", stderr: "pipe" });
+    expect(r.exitCode).toBe(0);
+    const names = readdirSync(out);
+    expect(names).toEqual([expect.stringMatching(/^lmdb-[0-9a-f]{16}\.node$/)]);
+    expect(r.stdout.toString()).toBe(`${join(out, names[0])}\n`);
+    const t = Bun.spawnSync([bin, "--types"], { env: {}, stdout: "pipe" });
+    const types = t.stdout.toString().trim().split("\n");
+    expect(types).toContain("lmdb");
+    expect(types).toContain("texthash");
+    expect(types).toEqual([...types].sort());
+  });
 });

@@ -58,7 +58,9 @@ describe("the environment of a whole process, against the C proxymap", () => {
     const past = new Date(Date.now() - 60_000);
     utimesSync(join(dir, "main.cf"), past, past);
     const env = { MAIL_CONFIG: dir, PATH: "/usr/sbin:/usr/bin:/sbin:/bin", TZ: "UTC", LANG: "C", PM_ENV_X: "x" };
-    const names = ["MAIL_CONFIG", "PATH", "TZ", "LANG", "PM_ENV_X", "HOME", "PWD", "LOGNAME", "MAIL_LOGTAG", "GENERATION", "BUN_INSTALL", "NODE_OPTIONS", "_"];
+    const names = ["MAIL_CONFIG", "PATH", "TZ", "LANG", "PM_ENV_X", "HOME", "PWD", "LOGNAME", "MAIL_LOGTAG", "GENERATION", "BUN_INSTALL", "NODE_OPTIONS", "_",
+      // Properties of every JavaScript object are not variables.
+      "constructor", "toString", "__proto__", "hasOwnProperty", "valueOf", "__defineGetter__"];
     const run = async (cmd: string[], name: string, extra: string[] = []) => {
       const req = Buffer.from(`request\0lookup\0table\0environ:e\0flags\0${DictFlag.UTF8_REQUEST}\0key\0${name}\0\0`, "latin1");
       const p = Bun.spawn([...cmd, "-S", "-V", ...extra], { env, stdin: req, stdout: "pipe", stderr: "ignore" });

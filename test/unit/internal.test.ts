@@ -26,7 +26,7 @@ async function start(args: string[]): Promise<string> {
   const past = new Date(Date.now() - 60_000);
   utimesSync(join(tmp, "main.cf"), past, past);
   const sock = join(tmp, `pm${args.length}.sock`);
-  proc = Bun.spawn([process.execPath, MAIN, "--listen", sock, ...args], {
+  proc = Bun.spawn([process.execPath, MAIN, "--listen", sock, "--user", "root", ...args], {
     env: { PATH: "/usr/bin:/bin", MAIL_CONFIG: tmp },
     stdin: "ignore",
     stdout: "ignore",

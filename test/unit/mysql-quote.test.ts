@@ -8,10 +8,14 @@
  *    single byte and a corpus of hostile keys with the default character
  *    set (utf8mb4); for every 8-bit byte followed by a quote, a letter and
  *    a backslash with each multi-byte client character set (and latin1)
- *    set in an option file (gb18030, which this server does not know, falls
- *    back to the server's defaults as at the handshake; eucjpms is refused,
- *    mysql2 cannot decode it); and with the server in NO_BACKSLASH_ESCAPES
- *    mode.
+ *    set in an option file (eucjpms is refused, mysql2 cannot decode it);
+ *    and with the server in NO_BACKSLASH_ESCAPES mode.
+ * 3. A character set the server does not know (gb18030 on MariaDB 10): SET
+ *    NAMES fails, and the reference goes on quoting by gb18030's rules while
+ *    the server reads the statement in its own default; a key crafted for
+ *    that mismatch ends the quoted string early (shown on the reference's
+ *    statement). Ours answers RETRY and sends nothing (deliberate
+ *    difference).
  *
  * Needs: MariaDB (apt-get install mariadb-server) and Postfix with MySQL
  * support (apt-get install postfix postfix-mysql). Runs as root.
@@ -24,6 +28,7 @@ import { closeAllDicts } from "../../src/tables/dict";
 import { escapeQuotes, escapeSlashes, makeEscaper } from "../../src/tables/mysql/quote";
 import { legacyQuery, TemplateContext } from "../../src/tables/dbCommon/expand";
 import { TableError } from "../../src/tables/table";
+import { Status } from "../../src/protocol/constants";
 import { closeOurTables, createTestDatabase, ourLookup, PrivateMariadb, referenceLookup, requireReference, type TestDatabase, writeOld } from "../helpers/mariadb";
 
 describe("quote.ts", () => {
@@ -178,13 +183,36 @@ describe("SQL text: C proxymap vs ours, from the server's general log", () => {
   // Each 8-bit byte followed by a quote, a letter, a backslash: lead bytes,
   // valid pairs and their escaping all show.
   const pairs = ["'", "A", "\\", "\xa1"].map((tail) => ALL_BYTES.slice(127).map((b) => b + tail).join(""));
-  for (const cs of ["big5", "gbk", "gb18030", "sjis", "cp932", "euckr", "gb2312", "ujis", "utf8mb3", "latin1"]) {
+  for (const cs of ["big5", "gbk", "sjis", "cp932", "euckr", "gb2312", "ujis", "utf8mb3", "latin1"]) {
     test(`client character set ${cs} from an option file`, async () => {
       const opt = join(dir, `${cs}.cnf`);
       writeOld(opt, `[client]\ndefault-character-set = ${cs}\n`);
       await compareStatements(cs, `option_file = ${opt}\n`, [...HOSTILE, ...pairs]);
     }, 60_000);
   }
+
+  test("a character set the server does not know: the reference quotes by it anyway, ours answers RETRY", async () => {
+    const opt = join(dir, "gb18030.cnf");
+    writeOld(opt, `[client]\ndefault-character-set = gb18030\n`);
+    const conn = `hosts = unix:${server.socket}\nuser = ${tdb.user}\npassword = ${tdb.password}\ndbname = ${tdb.db}\noption_file = ${opt}\n`;
+    const refCf = join(dir, "unknown-cs-ref.cf");
+    const ourCf = join(dir, "unknown-cs-our.cf");
+    writeOld(refCf, `${conn}query = SELECT '%s' FROM DUAL WHERE 'ref-unknown-cs' <> ''\n`);
+    writeOld(ourCf, `${conn}query = SELECT '%s' FROM DUAL WHERE 'our-unknown-cs' <> ''\n`);
+    // 0x81 0x5C is one gb18030 character, so its backslash is not escaped;
+    // the server reads the statement in its default character set, where
+    // that backslash and the one added before the key's quote make a
+    // literal backslash: the quote ends the string, the rest is SQL.
+    const key = "\x81\\' OR 1=1 -- ";
+    const ref = await referenceLookup(`mysql:${refCf}`, key);
+    const ours = await ourLookup(`mysql:${ourCf}`, key);
+    const logged = server.queries();
+    expect(logged.some((q) => q.includes("ref-unknown-cs") && q.includes("\\\\' OR 1=1 -- ' FROM DUAL"))).toBe(true);
+    expect(ref.status).toBe(0); // the reference's statement ran, "OR 1=1" included
+    expect(ours.status).toBe(Status.RETRY);
+    expect(logged.filter((q) => q.includes("our-unknown-cs"))).toEqual([]);
+    expect(ours.log.join("\n")).toContain("SET NAMES 'gb18030': Unknown character set: 'gb18030'; not quoting keys under a character set the server does not use");
+  }, 60_000);
 
   test("server in NO_BACKSLASH_ESCAPES mode", async () => {
     // Fresh connections on our side too: a session keeps the mode it started with.

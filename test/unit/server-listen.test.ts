@@ -1,6 +1,7 @@
 /**
  * server-listen.test.ts - the --listen mode (no master): its own socket,
- * mode 0666, a stale socket file replaced, log lines on standard error, no
+ * mode 0600 and owned by the serving user, no serving as root unless a user
+ * is named (-u or --user), a stale socket file replaced, log lines on standard error, no
  * idle or use limit unless -i/-m are given; -S (one request on stdin, no
  * greeting); and what the skeleton does when the service reports a file
  * table changed on disk (by default nothing: the dict layer re-opens it;
@@ -12,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { WireClient } from "../helpers/wire";
+import { PostfixInstance } from "../helpers/postfix-instance";
 import { MultiServer } from "../../src/server/skeleton";
 import { unixListen } from "../../src/sys/libc";
 import { setLogSinks } from "../../src/log/msg";
@@ -67,13 +69,17 @@ async function listen(dir: string, sock: string, args: string[] = []) {
 const lookup = (c: WireClient, table: string, key: string) => c.lookup(table, key);
 
 describe("--listen", () => {
-  test("serves on its own socket (mode 0666), replaces a stale socket, logs to stderr, no idle exit", async () => {
-    const { dir, sock } = setup(["proxy_read_maps = proxy:inline:{a=1}"]);
+  test("serves on its own socket (mode 0600, owned by the user it serves as), replaces a stale socket, logs to stderr, no idle exit", async () => {
+    const { dir, sock } = setup(["proxy_read_maps = proxy:inline:{a=1}", "mail_owner = postfix"]);
     // A stale socket file from an earlier run.
     const old = Bun.listen({ unix: sock, socket: { data() {} } });
     old.stop(true);
-    const { p, out } = await listen(dir, sock);
-    expect(statSync(sock).mode & 0o777).toBe(0o666);
+    const { p, out } = await listen(dir, sock, ["-u"]);
+    const st = statSync(sock);
+    expect(st.mode & 0o777).toBe(0o600);
+    const postfix = PostfixInstance.postfixUser();
+    expect([st.uid, st.gid]).toEqual([postfix.uid, postfix.gid]);
+    expect(PostfixInstance.uids(p.pid)).toEqual([postfix.uid, postfix.uid, postfix.uid]);
     const c = await WireClient.connect(sock);
     expect(await lookup(c, "inline:{a=1}", "a")).toMatchObject({ status: "0", value: "1" });
     expect(await lookup(c, "inline:{x=1}", "x")).toMatchObject({ status: "4", value: "" });
@@ -85,12 +91,41 @@ describe("--listen", () => {
 
   test("-i applies the idle limit, -n proxywrite serves the write service", async () => {
     const { dir, sock } = setup([]);
-    const { p, out } = await listen(dir, sock, ["-n", "proxywrite", "-i", "1"]);
+    const { p, out } = await listen(dir, sock, ["--user", "root", "-n", "proxywrite", "-i", "1"]);
     const c = await WireClient.connect(sock);
     expect((await lookup(c, "inline:{a=1}", "a")).status).toBe("4");
     await expectLog(() => out.stderr, "to approve this table for read-write access, list proxy:inline:{a=1} in main.cf:proxy_write_maps");
     c.close();
     expect(await Promise.race([p.exited, Bun.sleep(4000).then(() => "still running")])).toBe(0);
+  });
+});
+
+describe("--listen as root", () => {
+  test("without -u or --user: refuses to serve, with a message that says what to give", async () => {
+    const { dir, sock } = setup(["proxy_read_maps = proxy:inline:{a=1}", "mail_owner = postfix"]);
+    const p = Bun.spawn([process.execPath, MAIN, "--listen", sock], {
+      env: { PATH: "/usr/bin:/bin", MAIL_CONFIG: dir },
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    procs.add(p);
+    const code = await Promise.race([p.exited, Bun.sleep(10_000).then(() => "still running")]);
+    const err = await new Response(p.stderr).text();
+    expect(code).toBe(1);
+    expect(err).toContain(`fatal: refusing to serve --listen ${sock} as root: give -u (serve as mail_owner, postfix) or --user NAME`);
+    expect(() => statSync(sock)).toThrow();
+  });
+
+  test("--user NAME serves as NAME", async () => {
+    const { dir, sock } = setup(["proxy_read_maps = proxy:inline:{a=1}"]);
+    const { p } = await listen(dir, sock, ["--user", "nobody"]);
+    const nobody = Number(Bun.spawnSync(["id", "-u", "nobody"]).stdout.toString().trim());
+    expect(PostfixInstance.uids(p.pid)).toEqual([nobody, nobody, nobody]);
+    expect(statSync(sock).uid).toBe(nobody);
+    const c = await WireClient.connect(sock);
+    expect(await lookup(c, "inline:{a=1}", "a")).toEqual({ status: "0", value: "1" });
+    c.close();
   });
 });
 
@@ -133,6 +168,7 @@ describe("a file table changed on disk (read service)", () => {
     busyCpuPercent: 90,
     busyRequests: 0,
     tableChangeRestart: false,
+    clientLimit: 100,
   };
 
   async function serve(restart: boolean) {

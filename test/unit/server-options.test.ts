@@ -91,6 +91,9 @@ describe("daemon options", () => {
     expect(ok(["--demo"]).demo).toBe(true);
     expect(ok(["--self-test"]).selfTest).toBe(true);
     expect(err(["--listen"])).toBe("option --listen needs a socket path");
+    expect(ok(["--listen", "/tmp/s", "--user", "nobody"]).user).toBe("nobody");
+    expect(err(["--listen", "/tmp/s", "--user"])).toBe("option --user needs a user name");
+    expect(err(["--user=nobody"])).toBe("option --user is only for --listen");
     expect(err(["--frob"])).toBe("invalid option: --frob");
   });
 
@@ -154,6 +157,7 @@ describe("parameters", () => {
       busyCpuPercent: 90,
       busyRequests: 0,
       tableChangeRestart: false,
+      clientLimit: 100,
     });
   });
 

@@ -1,7 +1,8 @@
 /**
  * Unit tests of the per-connection session: requests cut out of arbitrary
  * read boundaries, replies in request order when some complete later, the
- * request size limit, and a client that goes away mid-request.
+ * request size limit, and a client that goes away mid-request; linear cost
+ * of 1-byte writes, no answers while the connection is congested.
  */
 import { describe, expect, test } from "bun:test";
 import { encodeAttrs } from "../../src/protocol/attr";
@@ -103,6 +104,73 @@ describe("ClientSession", () => {
     chunk.fill(0x7a, 0, 30); // the skeleton reuses its read buffer
     s.feed(chunk.subarray(30));
     expect(c.text()).toContain("value\x00abc\x00");
+  });
+});
+
+describe("bounded cost", () => {
+  test("a 1 MiB request written one byte at a time costs linear time", () => {
+    const req = lookup("k".repeat(1 << 20));
+    const c = collector();
+    const s = new ClientSession(c.io, echoHandler(2 << 20).handler);
+    const t0 = performance.now();
+    for (let i = 0; i < req.length; i++) s.feed(req.subarray(i, i + 1));
+    const ms = performance.now() - t0;
+    expect(c.text()).toBe(`status\x000\x00value\x00${"k".repeat(1 << 20)}\x00\x00`);
+    // Linear: a few hundred ms. Re-scanning the partial request on every
+    // byte (the old way) took over a minute.
+    expect(ms).toBeLessThan(5000);
+  });
+
+  test("input cut at random points (buffer growth and reuse) gives the same replies as whole input", () => {
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    const keys = Array.from({ length: 200 }, (_, i) => `k${i}-` + "v".repeat(rnd(20000)));
+    const input = Buffer.concat(keys.map(lookup));
+    const whole = collector();
+    new ClientSession(whole.io, echoHandler().handler).feed(input);
+    const split = collector();
+    const s = new ClientSession(split.io, echoHandler().handler);
+    for (let at = 0; at < input.length; ) {
+      const n = 1 + rnd(30000);
+      s.feed(input.subarray(at, at + n));
+      at += n;
+    }
+    expect(split.text()).toBe(whole.text());
+    expect(whole.text().match(/value\x00k\d+-/g)?.length).toBe(200);
+  });
+
+  test("while the connection is congested no further request is answered; resume() answers them", () => {
+    const out: string[] = [];
+    let congested = false;
+    let closed = false;
+    const io = {
+      write: (b: Uint8Array) => {
+        out.push(Buffer.from(b).toString("latin1"));
+        congested = true; // the client reads nothing: the first reply fills the queue
+      },
+      close: () => void (closed = true),
+      get congested() {
+        return congested;
+      },
+    };
+    const s = new ClientSession(io, echoHandler().handler);
+    s.feed(Buffer.concat([lookup("a"), lookup("b"), lookup("c")]));
+    expect(out.length).toBe(1);
+    expect(s.pending).toBe(1); // held back, not a partial request
+    expect(s.partial).toBe(false);
+    s.feed(lookup("d")); // still congested: buffered, not answered
+    expect(out.length).toBe(1);
+    congested = false;
+    s.resume();
+    expect(out.length).toBe(2); // the reply to "b" congests it again
+    s.end();
+    for (let i = 0; i < 5 && !closed; i++) {
+      congested = false;
+      s.resume();
+    }
+    expect(out.map((r) => r.match(/value\x00([^\x00]*)/)![1])).toEqual(["a", "b", "c", "d"]);
+    expect(closed).toBe(true);
+    expect(s.pending).toBe(0);
   });
 });
 

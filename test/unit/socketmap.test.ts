@@ -226,7 +226,7 @@ describe("stall isolation through a real proxymap socket of ours", () => {
     const past = new Date(Date.now() - 60_000);
     utimesSync(join(dir, "main.cf"), past, past);
     const sock = join(dir, "pm.sock");
-    proc = Bun.spawn([process.execPath, MAIN, "--listen", sock], {
+    proc = Bun.spawn([process.execPath, MAIN, "--listen", sock, "--user", "root"], {
       env: { PATH: "/usr/bin:/bin", MAIL_CONFIG: dir },
       stdin: "ignore",
       stdout: "ignore",

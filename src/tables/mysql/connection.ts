@@ -11,9 +11,16 @@
  * default-character-set). SESSION_TRACK is off so that mysql2 does not
  * switch its own encoding when the server reports that change; LOCAL_FILES
  * is off (no LOAD DATA LOCAL). Values come back as raw Buffers (typeCast
- * off) and become byte strings. A server that does not know the character
- * set gets its own defaults, as at a handshake. The option files'
- * init-command statements run after SET NAMES.
+ * off) and become byte strings. The option files' init-command statements
+ * run after SET NAMES.
+ *
+ * When SET NAMES fails (a server that does not know the character set,
+ * such as MariaDB 10 and gb18030), the connection is not used: keys would
+ * be quoted by one character set's rules and read by the server under
+ * another, where a multi-byte character's trailing backslash is an escape
+ * (a quote injection). The open fails, so lookups answer RETRY. (The
+ * reference's client library keeps the server's default character set
+ * then and goes on quoting by the configured one: a deliberate difference.)
  *
  * The escaping mode follows the session: NO_BACKSLASH_ESCAPES in the
  * server status of the last setup statement switches quote.ts to doubling
@@ -54,7 +61,6 @@ export type ResultSet = Array<Array<string | null>> | null;
 export class TimeoutError extends Error {}
 
 const SERVER_STATUS_NO_BACKSLASH_ESCAPES = 0x200;
-const ER_UNKNOWN_CHARACTER_SET = 1115;
 const ERRNO = osConstants.errno as Record<string, number>;
 
 function errText(e: unknown): string {
@@ -164,11 +170,8 @@ async function setupSession(raw: Connection, s: ConnectionSettings): Promise<boo
   try {
     status = await simple(raw, names);
   } catch (e) {
-    if ((e as QueryError).errno !== ER_UNKNOWN_CHARACTER_SET) throw e;
-    status = await simple(
-      raw,
-      "SET character_set_client = @@global.character_set_client, character_set_results = @@global.character_set_results, collation_connection = @@global.collation_connection",
-    );
+    const why = (e as QueryError).sqlMessage ?? (e as Error).message;
+    throw new Error(`${names}: ${why}; not quoting keys under a character set the server does not use`);
   }
   for (const cmd of s.initCommands) status = await simple(raw, cmd);
   return (status & SERVER_STATUS_NO_BACKSLASH_ESCAPES) !== 0;
