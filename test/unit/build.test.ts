@@ -24,6 +24,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { tmpdir } from "node:os";
 import { buildExecutable } from "../../build";
 import { PostfixInstance } from "../helpers/postfix-instance";
 import { writeCoolFile } from "../helpers/files";
