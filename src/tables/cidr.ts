@@ -28,7 +28,7 @@
  */
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { TableError, type OpenArgs, type Table, type TableType, READ_ONLY } from "./table";
 import { fileToBase64 } from "./dictFile";
 import { SRC_RHS_IS_FILE } from "./flagsStr";
 import { cString, isSpaceCode, trimTrailing } from "./strings";
@@ -129,7 +129,6 @@ class CidrTable implements Table {
 
 function open(args: OpenArgs): Table {
   const { name, flags } = args;
-  if (args.write) throw new TableError("retry", `${TYPE}:${name} map requires O_RDONLY access mode`);
   const src = readPatternSource(TYPE, name);
   // The reference exits here (msg_fatal); we fail this table only.
   if (src.readError !== undefined) throw new TableError("config", `${TYPE} map ${name}: read error: ${src.readError}`);
@@ -150,4 +149,4 @@ function open(args: OpenArgs): Table {
   return new CidrTable(name, list.finish(TYPE, name), src.stamp, flags | DictFlag.PATTERN);
 }
 
-export const cidr: TableType = { type: TYPE, open };
+export const cidr: TableType = { type: TYPE, open, refuses: READ_ONLY };

@@ -13,7 +13,7 @@
  * Reads nothing but its name (and -F files when SRC_RHS_IS_FILE is set).
  * Logs nothing; open failures carry the reference's texts.
  */
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { TableError, type OpenArgs, type Table, type TableType, READ_ONLY } from "./table";
 import { InternalTable } from "./ht";
 import { fileToBase64 } from "./dictFile";
 import { SRC_RHS_IS_FILE } from "./flagsStr";
@@ -24,7 +24,6 @@ const TYPE = "inline";
 
 function open(args: OpenArgs): Table {
   const { name, flags } = args;
-  if (args.write) throw new TableError("retry", `${TYPE}:${name} map requires O_RDONLY access mode`);
   if (needUtf8Activation(flags) && !allAscii(name) && !validUtf8(name)) {
     throw new TableError("retry", `bad UTF-8 syntax: "${TYPE}:${name}"; need "${TYPE}:{name=value...}"`);
   }
@@ -69,4 +68,4 @@ function open(args: OpenArgs): Table {
   return table;
 }
 
-export const inline: TableType = { type: TYPE, open, utf8Inside: true };
+export const inline: TableType = { type: TYPE, open, utf8Inside: true, refuses: READ_ONLY };

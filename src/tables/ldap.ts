@@ -29,7 +29,7 @@
  */
 import { msg } from "../log/msg";
 import { DictFlag } from "../protocol/constants";
-import { TableError, type OpenArgs, type OpenContext, type Table, type TableType } from "./table";
+import { TableError, type OpenArgs, type OpenContext, type Table, type TableType, READ_ONLY } from "./table";
 import { lowercaseAscii, validUtf8 } from "./utf8";
 import { CfgParser } from "./dbCommon/cfgParser";
 import { parseLdapConfig, type LdapConfig } from "./ldap/config";
@@ -87,7 +87,6 @@ class LdapTable implements Table {
 }
 
 async function open(args: OpenArgs, ctx: OpenContext): Promise<Table> {
-  if (args.write) throw new TableError("retry", `${TYPE}:${args.name} map requires O_RDONLY access mode`);
   const parser = await CfgParser.open(args.name);
   const cfg = parseLdapConfig(parser, ctx);
   const refused = unsupportedSasl(cfg);
@@ -96,4 +95,4 @@ async function open(args: OpenArgs, ctx: OpenContext): Promise<Table> {
   return new LdapTable(cfg, acquireShare(cfg.connKey), args.flags);
 }
 
-export const ldapTable: TableType = { type: TYPE, open };
+export const ldapTable: TableType = { type: TYPE, open, refuses: READ_ONLY };

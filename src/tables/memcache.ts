@@ -202,7 +202,6 @@ class MemcacheTable implements Table {
 
 async function open(args: OpenArgs, ctx: OpenContext): Promise<Table> {
   const { name, flags } = args;
-  if (flags & DictFlag.NO_UNAUTH) throw new TableError("retry", `${TYPE}:${name} map is not allowed for security-sensitive data`);
   const parser = await CfgParser.open(name);
   const gen = installedGeneration();
   let client: McClient | undefined;
@@ -237,4 +236,4 @@ async function open(args: OpenArgs, ctx: OpenContext): Promise<Table> {
 }
 
 /** dict_memcache_open() does not wrap itself in DICT_DEBUG (its backup does): debugLogged false. */
-export const memcache: TableType = { type: TYPE, open, debugLogged: false };
+export const memcache: TableType = { type: TYPE, open, debugLogged: false, refuses: [{ unauth: "security-sensitive data" }] };

@@ -41,7 +41,7 @@ import { userInfo } from "node:os";
 import type { SslOptions } from "mysql2";
 import { msg } from "../log/msg";
 import { DictFlag } from "../protocol/constants";
-import { TableError, type BackendStats, type OpenArgs, type OpenContext, type Table, type TableType } from "./table";
+import { TableError, type BackendStats, type OpenArgs, type OpenContext, type Table, type TableType, READ_ONLY } from "./table";
 import { Outcome } from "../stats/counters";
 import { lowercaseAscii } from "./utf8";
 import { cString } from "./strings";
@@ -309,10 +309,9 @@ class MysqlTable implements Table {
 }
 
 async function open(args: OpenArgs, ctx: OpenContext): Promise<Table> {
-  if (args.write) throw new TableError("retry", `${TYPE}:${args.name} map requires O_RDONLY access mode`);
   const parser = await CfgParser.open(args.name);
   const cfg = parseMysqlConfig(parser, ctx);
   return new MysqlTable(cfg, acquirePool(cfg.pool), args.flags);
 }
 
-export const mysqlTable: TableType = { type: TYPE, open };
+export const mysqlTable: TableType = { type: TYPE, open, refuses: READ_ONLY };

@@ -33,7 +33,7 @@
  */
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { TableError, type OpenArgs, type Table, type TableType, READ_ONLY } from "./table";
 import { registerPreJailInit } from "../server/preJail";
 import {
   PCRE2_ANCHORED,
@@ -145,7 +145,6 @@ export const pcreEngine: RegexEngine<Compiled> = {
 
 function open(args: OpenArgs): Table {
   const { name, flags } = args;
-  if (args.write) throw new TableError("retry", `${TYPE}:${name} map requires O_RDONLY access mode`);
   const missing = pcre2Missing();
   if (missing !== undefined) {
     throw new TableError("config", `${TYPE}:${name}: cannot load ${PCRE2_LIBRARY} (${missing}); install it: apt-get install libpcre2-8-0`);
@@ -155,4 +154,4 @@ function open(args: OpenArgs): Table {
   return new RegexTable(pcreEngine, name, rules, src.stamp, flags | DictFlag.PATTERN);
 }
 
-export const pcre: TableType = { type: TYPE, open };
+export const pcre: TableType = { type: TYPE, open, refuses: READ_ONLY };

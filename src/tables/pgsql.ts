@@ -35,7 +35,7 @@
  */
 import { msg } from "../log/msg";
 import { DictFlag } from "../protocol/constants";
-import { TableError, type BackendStats, type OpenArgs, type OpenContext, type Table, type TableType } from "./table";
+import { TableError, type BackendStats, type OpenArgs, type OpenContext, type Table, type TableType, READ_ONLY } from "./table";
 import { Outcome } from "../stats/counters";
 import { lowercaseAscii } from "./utf8";
 import { CfgParser } from "./dbCommon/cfgParser";
@@ -171,9 +171,8 @@ export function pgsqlTableFor(cfg: PgsqlConfig, flags: number): Table {
 }
 
 async function open(args: OpenArgs, ctx: OpenContext): Promise<Table> {
-  if (args.write) throw new TableError("retry", `${TYPE}:${args.name} map requires O_RDONLY access mode`);
   const parser = await CfgParser.open(args.name);
   return pgsqlTableFor(parsePgsqlConfig(parser, installedGeneration(), ctx), args.flags);
 }
 
-export const pgsql: TableType = { type: TYPE, open };
+export const pgsql: TableType = { type: TYPE, open, refuses: READ_ONLY };

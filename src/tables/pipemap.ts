@@ -10,7 +10,7 @@
  * Reads nothing itself. Logs: the open errors; with -v, each member opened.
  */
 import { Status } from "../protocol/constants";
-import type { OpenArgs, OpenContext, OpenedTable, Table, TableType } from "./table";
+import { READ_ONLY, type OpenArgs, type OpenContext, type OpenedTable, type Table, type TableType } from "./table";
 import { memberFailure, openMembers, releaseMembers } from "./composite/members";
 
 const TYPE = "pipemap";
@@ -42,4 +42,4 @@ async function open(args: OpenArgs, ctx: OpenContext): Promise<Table> {
   return new PipeTable(flags, members);
 }
 
-export const pipemap: TableType = { type: TYPE, open };
+export const pipemap: TableType = { type: TYPE, open, refuses: READ_ONLY };

@@ -13,7 +13,7 @@
  * Reads: -F files only. Logs: the open errors.
  */
 import { DictFlag } from "../protocol/constants";
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { TableError, type OpenArgs, type Table, type TableType, READ_ONLY } from "./table";
 import { fileToBase64 } from "./dictFile";
 import { SRC_RHS_IS_FILE } from "./flagsStr";
 import { balpar, tokensQ } from "./strings";
@@ -22,7 +22,6 @@ const TYPE = "randmap";
 
 function open(args: OpenArgs): Table {
   const { name, flags } = args;
-  if (args.write) throw new TableError("retry", `${TYPE}:${name} map requires O_RDONLY access mode`);
   const syntax = () => new TableError("retry", `bad syntax: "${TYPE}:${name}"; need "${TYPE}:{value...}"`);
   const len = balpar(name);
   if (len === 0 || len !== name.length || len === 2) throw syntax();
@@ -43,4 +42,4 @@ function open(args: OpenArgs): Table {
   };
 }
 
-export const randmap: TableType = { type: TYPE, open };
+export const randmap: TableType = { type: TYPE, open, refuses: READ_ONLY };

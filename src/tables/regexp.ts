@@ -30,7 +30,7 @@
  */
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { type OpenArgs, type Table, type TableType, READ_ONLY } from "./table";
 import { registerPreJailInit } from "../server/preJail";
 import { PosixRegex, REG_EXTENDED, REG_ICASE, REG_NEWLINE, REG_NOSUB, cSubject, preloadRegex, withCLocale } from "../sys/regex";
 import { readPatternSource } from "./pattern/source";
@@ -133,11 +133,10 @@ export const regexpEngine: RegexEngine<Compiled> = {
 
 function open(args: OpenArgs): Table {
   const { name, flags } = args;
-  if (args.write) throw new TableError("retry", `${TYPE}:${name} map requires O_RDONLY access mode`);
   const src = readPatternSource(TYPE, name);
   // A directory: the reference's reads fail silently and it sees no rules.
   const rules = parseRegexRules(regexpEngine, name, src.lines, flags);
   return new RegexTable(regexpEngine, name, rules, src.stamp, flags | DictFlag.PATTERN);
 }
 
-export const regexp: TableType = { type: TYPE, open };
+export const regexp: TableType = { type: TYPE, open, refuses: READ_ONLY };

@@ -146,8 +146,6 @@ class SocketmapTable implements Table {
 
 function open(args: OpenArgs): Table {
   const { name, flags } = args;
-  if (args.write) throw new TableError("retry", `${TYPE}:${name} map requires O_RDONLY access mode`);
-  if (flags & DictFlag.NO_UNAUTH) throw new TableError("retry", `${TYPE}:${name} map is not allowed for security-sensitive data`);
   const colon = name.lastIndexOf(":");
   if (colon < 0) throw new TableError("retry", `${TYPE} requires server:socketmap argument`);
   const server = name.slice(0, colon);
@@ -170,4 +168,4 @@ function open(args: OpenArgs): Table {
   return new SocketmapTable(name, server, mapName, entry.pool, entry.endpoint, flags);
 }
 
-export const socketmap: TableType = { type: TYPE, open };
+export const socketmap: TableType = { type: TYPE, open, refuses: ["write", { unauth: "security-sensitive data" }] };

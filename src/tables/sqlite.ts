@@ -40,7 +40,7 @@
  */
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
-import { TableError, type OpenArgs, type OpenContext, type Table, type TableType } from "./table";
+import { TableError, type OpenArgs, type OpenContext, type Table, type TableType, READ_ONLY } from "./table";
 import { CfgParser } from "./dbCommon/cfgParser";
 import { DomainList, type DomainCheck } from "./dbCommon/domain";
 import { legacyQuery, TemplateContext } from "./dbCommon/expand";
@@ -161,7 +161,6 @@ class SqliteTable implements Table {
 }
 
 function open(args: OpenArgs, ctx: OpenContext): Table | Promise<Table> {
-  if (args.write) throw new TableError("retry", `${TYPE}:${args.name} map requires O_RDONLY access mode`);
   // A configuration file modified within the last second is read again
   // after a pause, as the reference's cfg_parser does: then open later.
   const cfg = CfgParser.open(args.name);
@@ -211,4 +210,4 @@ function openWith(cfg: CfgParser, args: OpenArgs, ctx: OpenContext): Promise<Tab
   );
 }
 
-export const sqlite: TableType = { type: TYPE, open };
+export const sqlite: TableType = { type: TYPE, open, refuses: READ_ONLY };

@@ -203,9 +203,23 @@ export interface OpenContext {
   openTable(typeName: string, flags: number, opts?: { write?: boolean; private?: boolean }): Maybe<OpenedTable>;
 }
 
+/**
+ * A refusal many types make at open, before anything else, in the
+ * reference's words (each a RETRY surrogate there):
+ * - "write": "TYPE:NAME map requires O_RDONLY access mode" on the write service;
+ * - unauth: "TYPE:NAME map is not allowed for TEXT" when the request says
+ *   NO_UNAUTH (the table's data cannot be trusted for security decisions).
+ */
+export type OpenRefusal = "write" | { readonly unauth: string };
+
+/** The refusal of the read-only types. */
+export const READ_ONLY: readonly OpenRefusal[] = ["write"];
+
 /** One entry of the static registry (src/tables/registry.ts). */
 export interface TableType {
   type: string;
+  /** The standard refusals this type makes at open, in its order; the dict layer makes them. */
+  readonly refuses?: readonly OpenRefusal[];
   /**
    * The type exists from this Postfix generation on (debug: 3.11): a
    * request of an older shape naming it gets the unknown-type surrogate.

@@ -153,12 +153,10 @@ class TcpTable implements Table {
 
 function open(args: OpenArgs): Table {
   const { name, flags } = args;
-  if (flags & DictFlag.NO_UNAUTH) throw new TableError("retry", `${TYPE}:${name} map is not allowed for security sensitive data`);
-  if (args.write) throw new TableError("retry", `${TYPE}:${name} map requires O_RDONLY access mode`);
   const ep = parseHostPort(name);
   // The reference exits on a malformed address (at its first lookup): CONFIG for this table only.
   if ("err" in ep) throw new TableError("config", `${name}: ${ep.err}`);
   return new TcpTable(name, ep, flags);
 }
 
-export const tcp: TableType = { type: TYPE, open };
+export const tcp: TableType = { type: TYPE, open, refuses: [{ unauth: "security sensitive data" }, "write"] };

@@ -24,7 +24,7 @@
 import { DictFlag } from "../protocol/constants";
 import type { Gen } from "../protocol/scan";
 import { msg } from "../log/msg";
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { TableError, type OpenArgs, type Table, type TableType, READ_ONLY } from "./table";
 import { InternalTable, utf8LayerFor } from "./ht";
 import { readCooled, readSourceFile } from "./coolFile";
 import { logicalLines } from "../config/logicalLines";
@@ -123,11 +123,10 @@ function loadOnce(path: string, flags: number, gen: Gen): { table: InternalTable
 
 function open(args: OpenArgs): Table | Promise<Table> {
   const path = args.name;
-  if (args.write) throw new TableError("retry", `${TYPE}:${path} map requires O_RDONLY access mode`);
   return readCooled(() => {
     const { table, mtime } = loadOnce(path, args.flags, args.gen ?? "classic");
     return { value: table as Table, mtime };
   }, `pausing to let file ${path} cool down`);
 }
 
-export const texthash: TableType = { type: TYPE, open, utf8Inside: true };
+export const texthash: TableType = { type: TYPE, open, utf8Inside: true, refuses: READ_ONLY };

@@ -26,7 +26,7 @@
  * access UNIX password database: ..." / "... group database: ...".
  */
 import { DictFlag } from "../protocol/constants";
-import { TableError, type OpenArgs, type Table, type TableType } from "./table";
+import { TableError, type OpenArgs, type Table, type TableType, READ_ONLY } from "./table";
 import { lowercaseAscii } from "./utf8";
 import { OffloadPool } from "./offload/pool";
 import type { UnixAnswer, UnixLookup } from "./unix/jobs";
@@ -64,10 +64,9 @@ const MAPS: Record<string, Table["lookup"]> = {
 
 function open(args: OpenArgs): Table {
   const { name, flags } = args;
-  if (args.write) throw new TableError("retry", `${TYPE}:${name} map requires O_RDONLY access mode`);
   const lookup = Object.hasOwn(MAPS, name) ? MAPS[name] : undefined;
   if (!lookup) throw new TableError("retry", `unknown table: ${TYPE}:${name}`);
   return { flags: flags | DictFlag.FIXED, lookup };
 }
 
-export const unix: TableType = { type: TYPE, open };
+export const unix: TableType = { type: TYPE, open, refuses: READ_ONLY };

@@ -17,7 +17,6 @@
  * member.
  *
  * Errors at open (the reference's surrogates, RETRY on every operation):
- * "TYPE:NAME map requires O_RDONLY access mode" on the write service, and
  * 'bad syntax: "TYPE:NAME"; need "TYPE:{type:name...}"' for a name that is
  * not one non-empty {...} group of type:name members.
  *
@@ -44,7 +43,6 @@ export function releaseMembers(members: readonly OpenedTable[]): void {
  */
 export async function openMembers(type: string, args: OpenArgs, ctx: OpenContext): Promise<{ members: OpenedTable[]; flags: number }> {
   const { name, flags } = args;
-  if (args.write) throw new TableError("retry", `${type}:${name} map requires O_RDONLY access mode`);
   const syntax = () => new TableError("retry", `bad syntax: "${type}:${name}"; need "${type}:{type:name...}"`);
   const len = balpar(name);
   if (len === 0 || len !== name.length || len === 2) throw syntax();

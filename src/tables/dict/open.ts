@@ -14,7 +14,8 @@
  *    makes one; up to 3.10 the reference exits, ours answers CONFIG);
  * 4. an unknown type: a RETRY surrogate ("unsupported dictionary type"),
  *    without the UTF-8 step;
- * 5. the driver's open(); a TableError("retry") makes a RETRY surrogate, a
+ * 5. the refusals the type declares (write service, NO_UNAUTH), then the
+ *    driver's open(); a TableError("retry") makes a RETRY surrogate, a
  *    TableError("config") or any other exception a CONFIG one (the
  *    reference exits in those cases);
  * 6. OPEN_LOCK: multi-writer tables downgrade it to LOCK, others take the
@@ -92,6 +93,11 @@ export function create(typeName: string, reg: string, writer: boolean, flags: nu
   }
   const tt = findTableType(type);
   if (tt === undefined || (tt.since !== undefined && gen === "classic")) return made.surrogate(`unsupported dictionary type: ${type}`, "retry", false);
+  for (const r of tt.refuses ?? []) {
+    if (r === "write" ? writer : (flags & DictFlag.NO_UNAUTH) !== 0) {
+      return made.failed(new TableError("retry", r === "write" ? `${type}:${name} map requires O_RDONLY access mode` : `${type}:${name} map is not allowed for ${r.unauth}`));
+    }
+  }
   let t: Maybe<Table>;
   try {
     t = tt.open({ type, name, write: writer, flags, gen }, contextFor(gen, writer));
