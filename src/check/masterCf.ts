@@ -18,9 +18,9 @@
  */
 import { readFileSync } from "node:fs";
 import { logicalLines } from "../config/logicalLines";
-import { Cursor, mystrtok, mystrtokq } from "../config/split";
-import { CHARS_BRACE, CHARS_SPACE } from "../config/ctype";
-import { extpar } from "../tables/strings";
+import { Cursor, mystrtok, mystrtokq } from "../util/mystrtok";
+import { CHARS_BRACE, CHARS_SPACE } from "../util/ctype";
+import { extpar } from "../util/stringops";
 import { parseDaemonArgs, type DaemonOptions } from "../server/options";
 
 const BLANKS = CHARS_SPACE; // master_blanks

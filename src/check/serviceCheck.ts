@@ -31,7 +31,7 @@ import { accessSync, constants as fsc, existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { loadMainConfig, mailVersion } from "../config/mainCf";
 import { atLeast } from "../config/declared";
-import { errnoText } from "../config/errnoText";
+import { errnoText } from "../util/errno";
 import { FatalError, setLogSinks, type Severity } from "../log/msg";
 import { DictFlag, Status } from "../protocol/constants";
 import { getBool, getStr } from "../server/params";

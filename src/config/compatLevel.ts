@@ -10,7 +10,7 @@
  * operand of a `level` operator is not a level.
  */
 import { msg } from "../log/msg";
-import { isDigit, isSpace } from "./ctype";
+import { isDigit, isSpace } from "../util/ctype";
 
 const MINOR_MAX = 0x3ff;
 const PATCH_MAX = 0x3ff;

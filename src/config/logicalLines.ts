@@ -17,7 +17,7 @@
  * Logs: `PATH: logical line must not start with whitespace: "..."`.
  */
 import { msg } from "../log/msg";
-import { cString, isSpaceCode } from "./ctype";
+import { cString, isSpaceCode } from "../util/ctype";
 
 export interface LogicalLine {
   /** The joined text (may hold NULs). */

@@ -22,7 +22,7 @@
  */
 import { msg } from "../log/msg";
 import { compatLevelFromString } from "./compatLevel";
-import { CHARS_SPACE, cString, isAlnum, isDigit, spanOf } from "./ctype";
+import { CHARS_SPACE, cString, isAlnum, isDigit, spanOf } from "../util/ctype";
 
 export const MAC_PARSE_OK = 0;
 export const MAC_PARSE_ERROR = 1;

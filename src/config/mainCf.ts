@@ -27,10 +27,10 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { msg } from "../log/msg";
-import { cString } from "./ctype";
+import { cString } from "../util/ctype";
 import { compatLevelFromString } from "./compatLevel";
 import { declaredParameters, type Generation } from "./declared";
-import { errnoCode, errnoText } from "./errnoText";
+import { errnoCode, errnoText } from "../util/errno";
 import { defaultMydomain, defaultMyhostname, defaultMynetworks } from "./hostDefaults";
 import { logicalLines } from "./logicalLines";
 import { MAC_PARSE_ERROR, macExpand } from "./macExpand";

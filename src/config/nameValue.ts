@@ -5,7 +5,7 @@
  * reference's error texts ("missing attribute name", "missing '=' after
  * attribute name") for the caller to put into its fatal message.
  */
-import { cString, isSpace } from "./ctype";
+import { cString, isSpace } from "../util/ctype";
 
 export type NameValue = { name: string; value: string } | { error: string };
 

@@ -21,20 +21,7 @@
  */
 import type { MainConfig } from "../config/mainCf";
 import { msg } from "../log/msg";
-
-/** Postfix's conv_time(): digits, then an optional unit s, m, h, d or w (default unit given). */
-export function convTime(value: string, defUnit: string): number | undefined {
-  const m = /^[ \t\n\v\f\r]*([+-]?\d+)/.exec(value);
-  if (!m) return undefined;
-  const n = parseInt(m[1], 10);
-  if (n < 0 || n > 0x7fffffff) return undefined;
-  const unit = value.slice(m[0].length, m[0].length + 1) || defUnit;
-  const scale: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
-  const k = scale[unit];
-  if (k === undefined) return undefined;
-  if (k > 1 && n >= Math.floor(0x7fffffff / k)) return undefined;
-  return n * k;
-}
+import { convTime } from "../util/convTime";
 
 /** A time parameter in seconds (Postfix: "parameter %s: bad time value or unit: %s", "invalid %s: %d (min %d)"). */
 export function getTime(config: MainConfig, name: string, def: string, min = 0): number {

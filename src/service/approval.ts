@@ -29,11 +29,11 @@
 import { readFileSync } from "node:fs";
 import { mailVersion, type Generation, type MainConfig } from "../config/mainCf";
 import { atLeast } from "../config/declared";
-import { CHARS_BRACE, CHARS_COMMA_SP, cString, isAlnum } from "../config/ctype";
-import { errnoCode, errnoText } from "../config/errnoText";
+import { CHARS_BRACE, CHARS_COMMA_SP, cString, isAlnum } from "../util/ctype";
+import { errnoCode, errnoText } from "../util/errno";
 import { logicalLines } from "../config/logicalLines";
-import { Cursor, mystrtok, mystrtokq } from "../config/split";
-import { extpar } from "../tables/strings";
+import { Cursor, mystrtok, mystrtokq } from "../util/mystrtok";
+import { extpar } from "../util/stringops";
 import { msg } from "../log/msg";
 import { Status } from "../protocol/constants";
 

@@ -4,7 +4,7 @@
  * prefixed proxymap_; see README "Settings").
  */
 import { mailVersion, type MainConfig } from "../config/mainCf";
-import { parseTimeSeconds } from "../config/timeValue";
+import { convTime } from "../util/convTime";
 import { msg } from "../log/msg";
 import type { Installed } from "../protocol/scan";
 import { DEFAULT_MAX_TABLES } from "../tables/dict/cache";
@@ -46,7 +46,7 @@ export function serviceSettings(config: MainConfig, _writer: boolean): ServiceSe
     maxRequestSize: positiveInt(config, "proxymap_max_request_size", DEFAULT_MAX_REQUEST),
     maxTables: positiveInt(config, "proxymap_max_tables", DEFAULT_MAX_TABLES),
     requestTimeoutMs:
-      1000 * (parseTimeSeconds(config.get("daemon_timeout")) ?? DEFAULT_DAEMON_TIMEOUT_S),
+      1000 * (convTime(config.get("daemon_timeout"), "s") ?? DEFAULT_DAEMON_TIMEOUT_S),
   };
 }
 

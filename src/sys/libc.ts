@@ -13,9 +13,26 @@
  * process enters a chroot jail (libc.so.6 is not inside the jail):
  * preloadLibc() does that, the server skeleton calls it before chroot.
  *
+ * This is the one place that names the C library: modules with C calls of
+ * their own (NSS, POSIX regex, inet_pton, fcntl and flock locks) bind their
+ * symbols through libcSymbols(), lazily, so that a process binds only what
+ * its tables use.
+ *
  * Reads: nothing. Logs: nothing (callers turn errors into log lines).
  */
-import { dlopen, read, toArrayBuffer, CString, type Pointer } from "bun:ffi";
+import { dlopen, read, toArrayBuffer, CString, type FFIFunction, type Pointer } from "bun:ffi";
+
+const LIBC = "libc.so.6";
+
+/**
+ * A getter for C library functions, bound on its first call (bun:ffi
+ * binds each set once). Call it before a chroot if the calls are needed
+ * inside the jail.
+ */
+export function libcSymbols<const S extends Record<string, FFIFunction>>(symbols: S): () => ReturnType<typeof dlopen<S>>["symbols"] {
+  let bound: ReturnType<typeof dlopen<S>>["symbols"] | undefined;
+  return () => (bound ??= dlopen(LIBC, symbols).symbols);
+}
 
 const symbols = {
   chroot: { args: ["ptr"], returns: "i32" },
@@ -47,7 +64,7 @@ type Lib = ReturnType<typeof dlopen<typeof symbols>>;
 let lib: Lib | undefined;
 
 function libc(): Lib["symbols"] {
-  if (!lib) lib = dlopen("libc.so.6", symbols);
+  if (!lib) lib = dlopen(LIBC, symbols);
   return lib.symbols;
 }
 

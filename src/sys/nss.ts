@@ -2,8 +2,7 @@
  * nss.ts - the system's user and group databases through libc (bun:ffi):
  * getpwnam(3), getgrnam(3), getpwuid(3), getgrgid(3), so answers come from
  * NSS (files, LDAP, sss, ... per nsswitch.conf) exactly as they do for
- * Postfix's unix: table. /etc/passwd is never parsed here. Also strerror(3)
- * of the same libc, for the reference's "%m" texts.
+ * Postfix's unix: table. /etc/passwd is never parsed here.
  *
  * Strings are byte strings (latin1): names and fields pass through as the
  * bytes libc holds. Layouts: struct passwd and struct group of glibc on
@@ -17,7 +16,8 @@
  *
  * Reads: whatever NSS reads. Logs nothing.
  */
-import { dlopen, FFIType, ptr, read, toBuffer, type Pointer } from "bun:ffi";
+import { FFIType, ptr, read, toBuffer, type Pointer } from "bun:ffi";
+import { libcSymbols } from "./libc";
 
 export interface PasswdEntry {
   name: string;
@@ -36,25 +36,13 @@ export interface GroupEntry {
   members: string[];
 }
 
-type Libc = ReturnType<typeof openLibc>;
-
-function openLibc() {
-  return dlopen("libc.so.6", {
-    getpwnam_r: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
-    getgrnam_r: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
-    getpwuid_r: { args: [FFIType.u32, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
-    getgrgid_r: { args: [FFIType.u32, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
-    strerror: { args: [FFIType.i32], returns: FFIType.ptr },
-    strlen: { args: [FFIType.ptr], returns: FFIType.u64 },
-  }).symbols;
-}
-
-let libc: Libc | undefined;
-
-function lib(): Libc {
-  if (!libc) libc = openLibc();
-  return libc;
-}
+const lib = libcSymbols({
+  getpwnam_r: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+  getgrnam_r: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+  getpwuid_r: { args: [FFIType.u32, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+  getgrgid_r: { args: [FFIType.u32, FFIType.ptr, FFIType.ptr, FFIType.u64, FFIType.ptr], returns: FFIType.i32 },
+  strlen: { args: [FFIType.ptr], returns: FFIType.u64 },
+});
 
 /** The C string at p as a byte string; "" for a null pointer. */
 function cstr(p: Pointer | null): string {
@@ -79,10 +67,6 @@ export function lastErrno(): number {
   return lastError;
 }
 
-/** strerror(3) text of an errno value. */
-export function strerror(errnum: number): string {
-  return cstr(lib().strerror(errnum) as Pointer | null);
-}
 
 function passwdAt(p: Pointer): PasswdEntry {
   // struct passwd { char *pw_name; char *pw_passwd; uid_t pw_uid; gid_t pw_gid;

@@ -29,7 +29,8 @@
  *
  * Reads nothing. Logs nothing (callers turn errors into log lines).
  */
-import { dlopen, ptr, read, type Pointer } from "bun:ffi";
+import { ptr, read, type Pointer } from "bun:ffi";
+import { libcSymbols } from "./libc";
 
 /** regcomp() flags (glibc <regex.h>). */
 export const REG_EXTENDED = 1;
@@ -48,7 +49,7 @@ const LC_CTYPE_MASK = 1 << 0;
 const LC_COLLATE_MASK = 1 << 3;
 const LC_MESSAGES_MASK = 1 << 5;
 
-const symbols = {
+const bind = libcSymbols({
   regcomp: { args: ["ptr", "ptr", "i32"], returns: "i32" },
   regexec: { args: ["ptr", "ptr", "u64", "ptr", "i32"], returns: "i32" },
   regerror: { args: ["i32", "ptr", "ptr", "u64"], returns: "u64" },
@@ -57,15 +58,14 @@ const symbols = {
   free: { args: ["ptr"], returns: "void" },
   newlocale: { args: ["i32", "ptr", "ptr"], returns: "ptr" },
   uselocale: { args: ["ptr"], returns: "ptr" },
-} as const;
-
-type Lib = ReturnType<typeof dlopen<typeof symbols>>;
+});
+type Lib = { symbols: ReturnType<typeof bind> };
 let lib: Lib["symbols"] | undefined;
 let cLocale: Pointer | null = null;
 
 function libc(): Lib["symbols"] {
   if (!lib) {
-    lib = dlopen("libc.so.6", symbols).symbols;
+    lib = bind();
     cLocale = lib.newlocale(LC_CTYPE_MASK | LC_COLLATE_MASK | LC_MESSAGES_MASK, Buffer.from("C\0"), null) as Pointer | null;
   }
   return lib;

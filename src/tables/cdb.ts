@@ -27,9 +27,9 @@ import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
 import { TableError, settledIf, type OpenArgs, type Out, type Table, type TableType } from "./table";
 import { CdbReader } from "./cdb/reader";
-import { errnoText } from "./errno";
+import { errnoText } from "../util/errno";
 import { lowercaseAscii } from "./utf8";
-import { cString } from "./strings";
+import { cString } from "../util/ctype";
 
 const TYPE = "cdb";
 const TRY_BOTH = DictFlag.TRY0NULL | DictFlag.TRY1NULL;

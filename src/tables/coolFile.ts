@@ -9,7 +9,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { msg } from "../log/msg";
-import { errnoText } from "./errno";
+import { errnoText } from "../util/errno";
 import { TableError } from "./table";
 
 const PAUSE_MS = 300;

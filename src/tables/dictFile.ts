@@ -8,8 +8,8 @@
  * reference's texts ("open /x: No such file or directory").
  */
 import { readFileSync } from "node:fs";
-import { errnoText } from "./errno";
-import { CHARS_COMMA_SP } from "./strings";
+import { errnoText } from "../util/errno";
+import { CHARS_COMMA_SP } from "../util/ctype";
 
 export type FileValue = { value: string } | { err: string };
 

@@ -18,7 +18,8 @@ import { InternalTable } from "./ht";
 import { fileToBase64 } from "./dictFile";
 import { SRC_RHS_IS_FILE } from "./flagsStr";
 import { allAscii, needUtf8Activation, validUtf8 } from "./utf8";
-import { balpar, extpar, splitQnameval, tokensQ } from "./strings";
+import { balpar, extpar, splitQnameval } from "../util/stringops";
+import { tokensQ } from "../util/mystrtok";
 
 const TYPE = "inline";
 

@@ -53,9 +53,9 @@ import { LockLost, LockTimeout } from "./lockQueue";
 import { loadLmdb, lmdbLoaded } from "./lmdb/native";
 import { tableMainConfig } from "./dbCommon/mainConfig";
 import { lowercaseAscii } from "./utf8";
-import { cString } from "./strings";
-import { errnoText } from "./errno";
-import { strerror } from "../sys/nss";
+import { cString } from "../util/ctype";
+import { errnoText } from "../util/errno";
+import { strerror } from "../sys/libc";
 
 const TYPE = "lmdb";
 const TRY_BOTH = DictFlag.TRY0NULL | DictFlag.TRY1NULL;

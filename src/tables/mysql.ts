@@ -44,7 +44,7 @@ import { DictFlag } from "../protocol/constants";
 import { TableError, type BackendStats, type OpenArgs, type OpenContext, type Table, type TableType, READ_ONLY } from "./table";
 import { Outcome } from "../stats/counters";
 import { lowercaseAscii } from "./utf8";
-import { cString } from "./strings";
+import { cString } from "../util/ctype";
 import { CfgParser } from "./dbCommon/cfgParser";
 import { DomainList } from "./dbCommon/domain";
 import { parseHosts, resolveTarget } from "./mysql/hosts";

@@ -16,7 +16,8 @@ import { DictFlag } from "../protocol/constants";
 import { TableError, type OpenArgs, type Table, type TableType, READ_ONLY } from "./table";
 import { fileToBase64 } from "./dictFile";
 import { SRC_RHS_IS_FILE } from "./flagsStr";
-import { balpar, tokensQ } from "./strings";
+import { balpar } from "../util/stringops";
+import { tokensQ } from "../util/mystrtok";
 
 const TYPE = "randmap";
 

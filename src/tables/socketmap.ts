@@ -37,7 +37,7 @@ import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
 import { TableError, type BackendStats, type OpenArgs, type Table, type TableType } from "./table";
 import { lowercaseAscii } from "./utf8";
-import { cString } from "./strings";
+import { cString } from "../util/ctype";
 import { warnConnectFailed, type ParseStep } from "./net/connection";
 import { Pool } from "./net/pool";
 import { parseService } from "./net/endpoint";

@@ -11,7 +11,7 @@ import { DictFlag } from "../protocol/constants";
 import { TableError, type OpenArgs, type Table, type TableType } from "./table";
 import { fileToBase64 } from "./dictFile";
 import { SRC_RHS_IS_FILE } from "./flagsStr";
-import { extpar } from "./strings";
+import { extpar } from "../util/stringops";
 
 const TYPE = "static";
 

@@ -31,7 +31,7 @@ import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
 import { TableError, type BackendStats, type OpenArgs, type Table, type TableType } from "./table";
 import { lowercaseAscii } from "./utf8";
-import { cString, isSpaceCode } from "./strings";
+import { cString, isSpaceCode } from "../util/ctype";
 import { ConnectError, type Connection, type Endpoint, type ParseStep } from "./net/connection";
 import { Pool } from "./net/pool";
 import { parseHostPort } from "./net/endpoint";

@@ -31,7 +31,8 @@ import { logicalLines } from "../config/logicalLines";
 import { fileToBase64 } from "./dictFile";
 import { SRC_RHS_IS_FILE } from "./flagsStr";
 import { allAscii, validUtf8 } from "./utf8";
-import { cString, isSpaceCode, trimTrailing } from "./strings";
+import { cString, isSpaceCode } from "../util/ctype";
+import { trimTrailing } from "../util/stringops";
 
 const TYPE = "texthash";
 const NON_ASCII = /[^\x00-\x7f]/;

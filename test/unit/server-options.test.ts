@@ -6,7 +6,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { parseDaemonArgs, splitNameValue, programName } from "../../src/server/options";
-import { convTime, getTime, getInt, getBool, readServerParams } from "../../src/server/params";
+import { getTime, getInt, getBool, readServerParams } from "../../src/server/params";
+import { convTime } from "../../src/util/convTime";
 import { FatalError, setLogSinks } from "../../src/log/msg";
 import type { MainConfig } from "../../src/config/mainCf";
 

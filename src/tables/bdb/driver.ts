@@ -40,14 +40,14 @@ import { DictFlag } from "../../protocol/constants";
 import { msg } from "../../log/msg";
 import { TableError, settledIf, type Maybe, type OpenArgs, type Out, type Table, type TableType } from "../table";
 import { lowercaseAscii } from "../utf8";
-import { cString } from "../strings";
+import { cString } from "../../util/ctype";
 import { BdbHandle, BdbCallError, type BdbType } from "./handle";
 import { BdbUnavailable, dbStrerror, libdb, takeDbMessages } from "./lib";
 import { LOCK_WAIT_LIMIT_MS, LockError, LockTimeout, flockQueue, lockNow, tryLock, type LockMode } from "./lock";
 import type { LockQueue } from "../lockQueue";
 import { DB_CONST } from "./offsets.generated";
-import { strerror } from "../../sys/nss";
-import { errnoText } from "../errno";
+import { strerror } from "../../sys/libc";
+import { errnoText } from "../../util/errno";
 
 const TRY_BOTH = DictFlag.TRY0NULL | DictFlag.TRY1NULL;
 

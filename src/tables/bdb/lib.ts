@@ -26,6 +26,7 @@
  */
 import { CFunction, JSCallback, dlopen, ptr, read, toBuffer, type Pointer } from "bun:ffi";
 import { DB_H_VERSION } from "./offsets.generated";
+import { libcSymbols } from "../../sys/libc";
 import { registerPreJailInit } from "../../server/preJail";
 
 /** The shared objects tried, in order (Debian's libdb5.3 package). */
@@ -61,13 +62,11 @@ function openLibdb() {
   );
 }
 
-function openLibc() {
-  return dlopen("libc.so.6", {
-    flock: { args: ["i32", "i32"], returns: "i32" },
-    __errno_location: { args: [], returns: "ptr" },
-    strlen: { args: ["ptr"], returns: "u64" },
-  }).symbols;
-}
+const openLibc = libcSymbols({
+  flock: { args: ["i32", "i32"], returns: "i32" },
+  __errno_location: { args: [], returns: "ptr" },
+  strlen: { args: ["ptr"], returns: "u64" },
+});
 
 export interface Libdb {
   db: ReturnType<typeof openLibdb>;

@@ -25,7 +25,8 @@
 import { DictFlag, Status } from "../../protocol/constants";
 import { msg } from "../../log/msg";
 import { TableError, type OpenArgs, type OpenContext, type OpenedTable } from "../table";
-import { balpar, tokensQ } from "../strings";
+import { balpar } from "../../util/stringops";
+import { tokensQ } from "../../util/mystrtok";
 
 /** The TableError that makes the composite fail with a member's status (already logged). */
 export function memberFailure(status: number): TableError {

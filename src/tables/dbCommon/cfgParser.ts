@@ -28,7 +28,7 @@ import { msg } from "../../log/msg";
 import { splitNameValue } from "../../config/nameValue";
 import { logicalLines } from "../../config/logicalLines";
 import { readCooled, readSourceFile } from "../coolFile";
-import { cString } from "../strings";
+import { cString } from "../../util/ctype";
 import { TableError } from "../table";
 import { tableMainConfig } from "./mainConfig";
 

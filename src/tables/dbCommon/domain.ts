@@ -31,8 +31,9 @@
 import { readFileSync } from "node:fs";
 import { msg } from "../../log/msg";
 import { DictFlag, Status } from "../../protocol/constants";
-import { errnoText } from "../errno";
-import { CHARS_COMMA_SP, tokensQ } from "../strings";
+import { errnoText } from "../../util/errno";
+import { CHARS_COMMA_SP } from "../../util/ctype";
+import { tokensQ } from "../../util/mystrtok";
 import { TableError, type Maybe, type OpenContext, type OpenedTable } from "../table";
 import { casefold } from "../utf8";
 

@@ -48,7 +48,7 @@
  */
 import { msg } from "../../log/msg";
 import { TableError } from "../table";
-import { cString } from "../strings";
+import { cString } from "../../util/ctype";
 import { rfc2253Quote, rfc2254Quote } from "../dbCommon/quote";
 import type { LdapConfig } from "./config";
 import type { LdapEntry, SearchRequest, SearchResult } from "./connection";

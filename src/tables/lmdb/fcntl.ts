@@ -17,7 +17,8 @@
  *
  * Reads and logs nothing; failures are returned as errno values.
  */
-import { dlopen, read } from "bun:ffi";
+import { read } from "bun:ffi";
+import { libcSymbols } from "../../sys/libc";
 
 const F_SETLK = 6;
 export const LOCK_SHARED = 0; // F_RDLCK
@@ -28,24 +29,15 @@ const O_WRONLY = 1;
 const O_RDWR = 2;
 const O_CLOEXEC = 0o2000000;
 
-type Lib = ReturnType<typeof load>;
-let lib: Lib | undefined;
-
-function load() {
-  return dlopen("libc.so.6", {
-    fcntl: { args: ["i32", "i32", "ptr"], returns: "i32" },
-    open: { args: ["ptr", "i32", "i32"], returns: "i32" },
-    close: { args: ["i32"], returns: "i32" },
-    dup: { args: ["i32"], returns: "i32" },
-    dup2: { args: ["i32", "i32"], returns: "i32" },
-    __errno_location: { args: [], returns: "ptr" },
-  }).symbols;
-}
-
-function c(): Lib {
-  if (!lib) lib = load();
-  return lib;
-}
+const load = libcSymbols({
+  fcntl: { args: ["i32", "i32", "ptr"], returns: "i32" },
+  open: { args: ["ptr", "i32", "i32"], returns: "i32" },
+  close: { args: ["i32"], returns: "i32" },
+  dup: { args: ["i32"], returns: "i32" },
+  dup2: { args: ["i32", "i32"], returns: "i32" },
+  __errno_location: { args: [], returns: "ptr" },
+});
+const c = load;
 
 function errno(): number {
   const p = c().__errno_location();

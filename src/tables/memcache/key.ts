@@ -28,7 +28,7 @@
 import { createHash } from "node:crypto";
 import { msg } from "../../log/msg";
 import { DictFlag } from "../../protocol/constants";
-import { isSpaceCode } from "../strings";
+import { isSpaceCode } from "../../util/ctype";
 import { lowercaseAscii } from "../utf8";
 import type { DomainCheck } from "../dbCommon/domain";
 import type { McConfig } from "./config";

@@ -27,7 +27,7 @@ import { warnConnectFailed } from "../net/connection";
 import type { Attempt, McClient } from "./client";
 import { TYPE, type McConfig } from "./config";
 import { setRefusal, type LineReply } from "./proto";
-import { cString } from "../strings";
+import { cString } from "../../util/ctype";
 
 /** What an operation on memcached came to. */
 export interface McResult<T> {

@@ -26,7 +26,7 @@
  * no logging. Strings are byte strings.
  */
 import type { ReplyParser, ReplyStep } from "../net/pipeline";
-import { cString, isSpaceCode } from "../strings";
+import { cString, isSpaceCode } from "../../util/ctype";
 
 /** memcached's KEY_MAX_LENGTH: longer keys are refused with CLIENT_ERROR. */
 export const MAX_KEY_LENGTH = 250;

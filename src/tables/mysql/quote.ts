@@ -24,7 +24,7 @@
  *
  * Reads and logs nothing.
  */
-import { cString } from "../strings";
+import { cString } from "../../util/ctype";
 
 /** How one client character set treats 8-bit bytes. */
 interface MbRules {

@@ -19,7 +19,7 @@
  */
 import { createConnection, type Socket } from "node:net";
 import { msg } from "../../log/msg";
-import { errnoText } from "../errno";
+import { errnoText } from "../../util/errno";
 
 /** A server address; an inet port of -1 is a service name that did not resolve. */
 export type Endpoint = { readonly kind: "unix"; readonly path: string } | { readonly kind: "inet"; readonly host: string; readonly port: number };

@@ -28,7 +28,7 @@
  * Reads and logs nothing.
  */
 import type { Socket } from "node:net";
-import { errnoText } from "../errno";
+import { errnoText } from "../../util/errno";
 import { connectSocket, type Endpoint } from "./connection";
 
 /** What a reply parser says about the bytes from `pos` on. */

@@ -11,23 +11,15 @@
  *
  * Reads nothing. Logs nothing.
  */
-import { dlopen } from "bun:ffi";
+import { libcSymbols } from "../../sys/libc";
 
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 
-const symbols = {
+const libc = libcSymbols({
   inet_pton: { args: ["i32", "ptr", "ptr"], returns: "i32" },
   inet_ntop: { args: ["i32", "ptr", "ptr", "u32"], returns: "ptr" },
-} as const;
-
-type Lib = ReturnType<typeof dlopen<typeof symbols>>;
-let lib: Lib["symbols"] | undefined;
-
-function libc(): Lib["symbols"] {
-  if (!lib) lib = dlopen("libc.so.6", symbols).symbols;
-  return lib;
-}
+});
 
 export function preloadInet(): void {
   libc();

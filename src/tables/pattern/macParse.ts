@@ -25,7 +25,7 @@
  * macro name", "non-numeric replacement index", "out[- ]of[- ]range
  * replacement index" (each type has its own spelling).
  */
-import { isSpaceCode } from "../strings";
+import { isSpaceCode } from "../../util/ctype";
 
 /**
  * bracketed: the name was written "${...}" or "$(...)". mac_parse() checks

@@ -25,8 +25,9 @@
 import { readFileSync, statSync } from "node:fs";
 import { TableError } from "../table";
 import { logicalLines, type LogicalLine } from "../../config/logicalLines";
-import { errnoText } from "../errno";
-import { extpar, tokensQ } from "../strings";
+import { errnoText } from "../../util/errno";
+import { extpar } from "../../util/stringops";
+import { tokensQ } from "../../util/mystrtok";
 
 export interface PatternSource {
   lines: LogicalLine[];

@@ -36,7 +36,7 @@ import { SQL } from "bun";
 import { lookup } from "node:dns/promises";
 import { isIP, createConnection } from "node:net";
 import { readFileSync } from "node:fs";
-import { errnoText } from "../errno";
+import { errnoText } from "../../util/errno";
 import { StatementFailure } from "../dbCommon/hostPool";
 import type { ClientEncoding } from "./encoding";
 import { invalidUtf8Report, messageBytes, queryText } from "./encoding";

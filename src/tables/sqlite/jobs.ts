@@ -17,7 +17,7 @@
  */
 import { Database } from "bun:sqlite";
 import { allAscii } from "../utf8";
-import { cString } from "../strings";
+import { cString } from "../../util/ctype";
 
 export interface SqliteQuery {
   /** The database path as SQLite should see it (UTF-8 decoded). */

@@ -9,7 +9,8 @@
  *
  * Reads: NSS through libc (src/sys/nss.ts). Logs nothing (unix.ts does).
  */
-import { getgrgid, getgrnam, getpwnam, getpwuid, lastErrno, strerror } from "../../sys/nss";
+import { getgrgid, getgrnam, getpwnam, getpwuid, lastErrno } from "../../sys/nss";
+import { strerror } from "../../sys/libc";
 
 export interface UnixLookup {
   map: "passwd" | "group";

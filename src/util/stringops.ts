@@ -1,17 +1,14 @@
 /**
- * strings.ts - the small string parsers the table drivers share, with the
- * semantics (and error texts) of Postfix's util/ helpers: trimblanks(),
- * balpar(), extpar(), mystrtokq(), split_qnameval(). Written for byte
- * strings; whitespace is C-locale isspace() on 7-bit bytes only.
+ * stringops.ts - the small string parsers of Postfix's util/ library that
+ * configuration and table drivers share, with their semantics and error
+ * texts: trimblanks(), balpar(), extpar(), split_qnameval(). Written for
+ * byte strings; whitespace is C-locale isspace() on 7-bit bytes only
+ * (ctype.ts).
  *
  * Pure; reads and logs nothing.
  */
 
-import { CHARS_BRACE, CHARS_COMMA_SP, isSpaceCode } from "../config/ctype";
-
-// Character classes, separator sets and C-string cutting are defined once,
-// in config/ctype.ts, for configuration and tables alike.
-export { CHARS_BRACE, CHARS_COMMA_SP, cString, isSpaceCode } from "../config/ctype";
+import { CHARS_BRACE, isSpaceCode } from "./ctype";
 
 /** The string without trailing whitespace (trimblanks()). */
 export function trimTrailing(s: string): string {
@@ -66,40 +63,6 @@ export function extpar(s: string, strip: boolean, parens = CHARS_BRACE): { text:
   }
   if (strip) text = trimLeading(trimTrailing(text));
   return err === undefined ? { text } : { text, err };
-}
-
-/**
- * mystrtokq(): split on separator characters, keeping "{...}" groups
- * (which may contain separators) inside one token.
- */
-export function tokensQ(s: string, sep = CHARS_COMMA_SP, parens = CHARS_BRACE): string[] {
-  const out: string[] = [];
-  let i = 0;
-  const n = s.length;
-  for (;;) {
-    while (i < n && sep.includes(s[i])) i++;
-    if (i >= n) return out;
-    const start = i;
-    let level = 0;
-    let ended = false;
-    for (; i < n; i++) {
-      const ch = s[i];
-      if (ch === parens[0]) {
-        level++;
-      } else if (level > 0 && ch === parens[1]) {
-        level--;
-      } else if (level === 0 && sep.includes(ch)) {
-        out.push(s.slice(start, i));
-        i++;
-        ended = true;
-        break;
-      }
-    }
-    if (!ended) {
-      out.push(s.slice(start));
-      return out;
-    }
-  }
 }
 
 /**

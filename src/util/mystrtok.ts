@@ -6,9 +6,10 @@
  *    ("unionmap:{a, b}" stays one word; an unbalanced '{' runs to the end).
  *
  * Each tokenizer works on a cursor over a byte string instead of writing
- * NULs into a C buffer. Hand-written: the splitting rules must be Postfix's.
+ * NULs into a C buffer; tokensQ() gives all of mystrtokq()'s words at once.
+ * Hand-written: the splitting rules must be Postfix's.
  */
-import { spanNotOf, spanOf } from "./ctype";
+import { CHARS_BRACE, CHARS_COMMA_SP, spanNotOf, spanOf } from "./ctype";
 
 export class Cursor {
   constructor(
@@ -50,4 +51,12 @@ export function mystrtokq(cur: Cursor, sep: string, parens: string): string | un
   }
   cur.pos = i;
   return text.slice(start, i);
+}
+
+/** Every word mystrtokq() gives, in order ("{...}" groups kept whole). */
+export function tokensQ(s: string, sep = CHARS_COMMA_SP, parens = CHARS_BRACE): string[] {
+  const cur = new Cursor(s);
+  const out: string[] = [];
+  for (let w = mystrtokq(cur, sep, parens); w !== undefined; w = mystrtokq(cur, sep, parens)) out.push(w);
+  return out;
 }
