@@ -20,17 +20,16 @@
  * without braces is taken verbatim, errors stop further output), must match
  * Postfix byte for byte.
  */
+import { macParse, MAC_PARSE_ERROR, MAC_PARSE_EXPR, MAC_PARSE_LITERAL, MAC_PARSE_OK, MAC_PARSE_UNDEF, type MacPiece } from "../util/macParse";
 import { msg } from "../log/msg";
 import { compatLevelFromString } from "./compatLevel";
 import { CHARS_SPACE, cString, isAlnum, isDigit, spanOf } from "../util/ctype";
 
-export const MAC_PARSE_OK = 0;
-export const MAC_PARSE_ERROR = 1;
-export const MAC_PARSE_UNDEF = 2;
+export { MAC_PARSE_OK, MAC_PARSE_ERROR, MAC_PARSE_UNDEF };
 
-const LITERAL = 1;
-const EXPR = 2;
-type Piece = typeof LITERAL | typeof EXPR;
+const LITERAL = MAC_PARSE_LITERAL;
+const EXPR = MAC_PARSE_EXPR;
+type Piece = MacPiece;
 
 /** "use" = plain $name, "test" = $name?.. or $name:.. (informational). */
 export type LookupMode = "use" | "test";
@@ -39,70 +38,6 @@ export type MacLookup = (name: string, mode: LookupMode) => string | undefined;
 export interface MacExpandOptions {
   /** Expand looked-up values again ($name inside values). */
   recurse?: boolean;
-}
-
-// ---------------------------------------------------------------------------
-// mac_parse: split text into literal pieces and $name / ${...} references.
-
-type PieceAction = (kind: Piece, text: string) => number;
-
-function macParse(value: string, action: PieceAction): number {
-  let status = 0;
-  let buf = "";
-  let vp = 0;
-  const n = value.length;
-  while (vp < n) {
-    const ch = value[vp];
-    if (ch !== "$") {
-      buf += ch;
-      vp += 1;
-    } else if (value[vp + 1] === "$") {
-      buf += "$";
-      vp += 2;
-    } else {
-      if (buf.length > 0) {
-        status |= action(LITERAL, buf);
-        buf = "";
-      }
-      vp += 1;
-      const open = value[vp];
-      if (open === "(" || open === "{") {
-        const close = open === "(" ? ")" : "}";
-        let level = 1;
-        let ep = vp + 1;
-        let truncated = false;
-        // Only the bracket kind that opened the reference is counted.
-        while (level > 0) {
-          if (ep >= n) {
-            msg.warn(`truncated macro reference: "${value}"`);
-            status |= MAC_PARSE_ERROR;
-            truncated = true;
-            break;
-          }
-          if (value[ep] === open) level++;
-          if (value[ep] === close) level--;
-          ep++;
-        }
-        if (status & MAC_PARSE_ERROR) break;
-        buf += value.slice(vp + 1, truncated ? ep : ep - 1);
-        vp = ep;
-      } else {
-        let ep = vp;
-        while (ep < n && (isAlnum(value[ep]) || value[ep] === "_")) ep++;
-        buf += value.slice(vp, ep);
-        vp = ep;
-      }
-      if (buf.length === 0) {
-        status |= MAC_PARSE_ERROR;
-        msg.warn(`empty macro name: "${value}"`);
-        break;
-      }
-      status |= action(EXPR, buf);
-      buf = "";
-    }
-  }
-  if (buf.length > 0 && (status & MAC_PARSE_ERROR) === 0) status |= action(LITERAL, buf);
-  return status;
 }
 
 // ---------------------------------------------------------------------------
@@ -325,7 +260,7 @@ function expandCallback(mc: Context, kind: Piece, text: string): number {
         ifTrue = text.slice(cp);
         cp = text.length;
       }
-      if (lookup !== undefined && lookup !== "") mc.status |= macParse(ifTrue, (k, t) => expandCallback(mc, k, t));
+      if (lookup !== undefined && lookup !== "") mc.status |= macParse(ifTrue, (k, t) => expandCallback(mc, k, t), msg.warn);
       if (cp < text.length) {
         if (text[cp] !== ":") return parseError(mc, `":" expected at: "...${ifTrue}}>>>${show20(text, cp)}"`);
         cp += 1;
@@ -344,7 +279,7 @@ function expandCallback(mc: Context, kind: Piece, text: string): number {
         ifFalse = text.slice(cp);
         cp = text.length;
       }
-      if (lookup === undefined || lookup === "") mc.status |= macParse(ifFalse, (k, t) => expandCallback(mc, k, t));
+      if (lookup === undefined || lookup === "") mc.status |= macParse(ifFalse, (k, t) => expandCallback(mc, k, t), msg.warn);
       if (cp < text.length) return parseError(mc, `unexpected input at: "...${ifFalse}}>>>${show20(text, cp)}"`);
     } else if (ch === undefined) {
       if (lookup === undefined) {
@@ -352,7 +287,7 @@ function expandCallback(mc: Context, kind: Piece, text: string): number {
       } else if (lookup === "") {
         // nothing to add
       } else if (mc.recurse) {
-        mc.status |= macParse(lookup, (k, t) => expandCallback(mc, k, t));
+        mc.status |= macParse(lookup, (k, t) => expandCallback(mc, k, t), msg.warn);
       } else {
         mc.result += lookup;
       }
@@ -366,7 +301,7 @@ function expandCallback(mc: Context, kind: Piece, text: string): number {
 
 function expandInto(pattern: string, lookup: MacLookup, recurse: boolean): { result: string; status: number } {
   const mc: Context = { result: "", recurse, lookup, status: 0, level: 0 };
-  const status = macParse(pattern, (k, t) => expandCallback(mc, k, t));
+  const status = macParse(pattern, (k, t) => expandCallback(mc, k, t), msg.warn);
   return { result: mc.result, status };
 }
 

@@ -48,20 +48,20 @@ describe("replacement text ($n, ${n}, $(n), $$)", () => {
   test("tokens as mac_parse() splits them", () => {
     expect(parseReplacement("a$1b${2}c$(3)d$$e")).toEqual([
       { kind: "literal", text: "a" },
-      { kind: "name", text: "1b", bracketed: false },
-      { kind: "name", text: "2", bracketed: true },
+      { kind: "name", text: "1b" },
+      { kind: "name", text: "2" },
       { kind: "literal", text: "c" },
-      { kind: "name", text: "3", bracketed: true },
+      { kind: "name", text: "3" },
       { kind: "literal", text: "d$e" },
     ]);
-    expect(parseReplacement("${a{b}c}")).toEqual([{ kind: "name", text: "a{b}c", bracketed: true }]);
+    expect(parseReplacement("${a{b}c}")).toEqual([{ kind: "name", text: "a{b}c" }]);
     expect(parseReplacement("x${1")).toEqual([
       { kind: "literal", text: "x" },
       { kind: "error", warning: 'truncated macro reference: "x${1"' },
     ]);
     expect(parseReplacement("$1$")).toEqual([
-      { kind: "name", text: "1", bracketed: false },
-      { kind: "error", warning: 'empty macro name: "$1$"', bracketed: false },
+      { kind: "name", text: "1" },
+      { kind: "error", warning: 'empty macro name: "$1$"' },
     ]);
     expect(parseReplacement("")).toEqual([]);
   });

@@ -3,17 +3,13 @@
  * "$(n)" substitution and "$$" for a dollar sign, as Postfix's mac_parse()
  * (util/mac_parse.c) splits it and dict_regexp.c / dict_pcre.c check it.
  *
- * Three steps, as in the reference:
- * - parseReplacement(): split the text into literal and "$name" tokens.
- *   mac_parse's own syntax errors ("${" without its "}", a "$" with no name)
- *   end the token list with an error token; everything before it has been
- *   seen by the checker, as in C where the callback runs token by token.
+ * The splitting is Postfix's one mac_parse() (util/macParse.ts). Two steps:
  * - prescanReplacement(): the open-time check of every "$name" (digits
- *   only, at least 1), in token order, each failure with its own warning
- *   and the parse going on (except that a "${...}" after a failure ends it
- *   silently, as mac_parse checks its status there), then the largest
- *   number. A text without any
- *   "$n" becomes a constant (with "$$" already turned into "$").
+ *   only, at least 1) as mac_parse() finds it, each failure with its own
+ *   warning and the parse going on (except that a "${...}" after a failure
+ *   ends it silently, as mac_parse checks its status there), then the
+ *   largest number. A text without any "$n" becomes a constant (with "$$"
+ *   already turned into "$").
  * - expandReplacement(): the lookup-time substitution with a function that
  *   gives the captured text of group n ("" when empty or unset).
  *
@@ -26,73 +22,21 @@
  * replacement index" (each type has its own spelling).
  */
 import { isSpaceCode } from "../../util/ctype";
+import { macParse, MAC_PARSE_ERROR, MAC_PARSE_LITERAL, MAC_PARSE_OK } from "../../util/macParse";
 
-/**
- * bracketed: the name was written "${...}" or "$(...)". mac_parse() checks
- * its error status after reading such a reference and stops there, silently,
- * when an earlier callback already failed (a plain "$x" goes on).
- */
-export type MacToken =
-  | { kind: "literal"; text: string }
-  | { kind: "name"; text: string; bracketed: boolean }
-  | { kind: "error"; warning: string; bracketed?: boolean };
+export type MacToken = { kind: "literal"; text: string } | { kind: "name"; text: string } | { kind: "error"; warning: string };
 
-function isAsciiAlnum(c: number): boolean {
-  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
-}
-
-/** Split a replacement text as mac_parse() does. */
+/** Split a replacement text as mac_parse() does (a syntax error ends the list with an error token). */
 export function parseReplacement(value: string): MacToken[] {
   const out: MacToken[] = [];
-  let buf = "";
-  let i = 0;
-  const n = value.length;
-  while (i < n) {
-    const ch = value[i];
-    if (ch !== "$") {
-      buf += ch;
-      i++;
-      continue;
-    }
-    if (value[i + 1] === "$") {
-      buf += "$";
-      i += 2;
-      continue;
-    }
-    if (buf.length > 0) out.push({ kind: "literal", text: buf });
-    buf = "";
-    i++;
-    const open = value[i];
-    const bracketed = open === "(" || open === "{";
-    if (bracketed) {
-      const close = open === "(" ? ")" : "}";
-      let level = 1;
-      let e = i + 1;
-      while (level > 0) {
-        if (e >= n) {
-          out.push({ kind: "error", warning: `truncated macro reference: "${value}"` });
-          return out;
-        }
-        if (value[e] === open) level++;
-        if (value[e] === close) level--;
-        e++;
-      }
-      buf = value.slice(i + 1, e - 1);
-      i = e;
-    } else {
-      let e = i;
-      while (e < n && (isAsciiAlnum(value.charCodeAt(e)) || value[e] === "_")) e++;
-      buf = value.slice(i, e);
-      i = e;
-    }
-    if (buf.length === 0) {
-      out.push({ kind: "error", warning: `empty macro name: "${value}"`, bracketed });
-      return out;
-    }
-    out.push({ kind: "name", text: buf, bracketed });
-    buf = "";
-  }
-  if (buf.length > 0) out.push({ kind: "literal", text: buf });
+  macParse(
+    value,
+    (kind, text) => {
+      out.push(kind === MAC_PARSE_LITERAL ? { kind: "literal", text } : { kind: "name", text });
+      return MAC_PARSE_OK;
+    },
+    (warning) => out.push({ kind: "error", warning }),
+  );
   return out;
 }
 
@@ -151,36 +95,43 @@ export interface PrescanTexts {
   outOfRange: string;
 }
 
-/** The open-time check of a replacement text (dict_regexp_prescan, dict_pcre_prescan). */
+/**
+ * The open-time check of a replacement text (dict_regexp_prescan,
+ * dict_pcre_prescan), as mac_parse()'s action: each "$name" is checked as it
+ * is found; a failed one is warned about and fails the action, so that
+ * mac_parse() ends at the next "${...}" as in the reference.
+ */
 export function prescanReplacement(value: string, texts: PrescanTexts, warn: (line: string) => void): Prescan {
-  const tokens = parseReplacement(value);
+  const tokens: MacToken[] = [];
   let ok = true;
   let maxSub = 0n;
   let literal: string | undefined;
-  for (const t of tokens) {
-    // After a failed check, mac_parse ends at the next "${...}" without a word.
-    if (!ok && t.kind !== "literal" && t.bracketed) break;
-    if (t.kind === "error") {
-      warn(t.warning);
-      ok = false;
-    } else if (t.kind === "name") {
-      literal = undefined;
-      if (!allDigits(t.text)) {
-        warn(`${texts.where}: non-numeric replacement index "${t.text}"`);
-        ok = false;
-        continue;
-      }
-      const n = toSizeT(atoi(t.text));
-      if (n < 1n) {
-        warn(`${texts.where}: ${texts.outOfRange} replacement index "${t.text}"`);
-        ok = false;
-        continue;
-      }
-      if (n > maxSub) maxSub = n;
-    } else if (maxSub === 0n) {
-      literal = t.text;
+  const check = (kind: number, text: string): number => {
+    if (kind === MAC_PARSE_LITERAL) {
+      tokens.push({ kind: "literal", text });
+      if (maxSub === 0n) literal = text;
+      return MAC_PARSE_OK;
     }
-  }
+    tokens.push({ kind: "name", text });
+    literal = undefined;
+    if (!allDigits(text)) {
+      warn(`${texts.where}: non-numeric replacement index "${text}"`);
+      ok = false;
+      return MAC_PARSE_ERROR;
+    }
+    const n = toSizeT(atoi(text));
+    if (n < 1n) {
+      warn(`${texts.where}: ${texts.outOfRange} replacement index "${text}"`);
+      ok = false;
+      return MAC_PARSE_ERROR;
+    }
+    if (n > maxSub) maxSub = n;
+    return MAC_PARSE_OK;
+  };
+  macParse(value, check, (line) => {
+    warn(line);
+    ok = false;
+  });
   return { ok, maxSub, literal: maxSub === 0n ? literal : undefined, tokens };
 }
 
