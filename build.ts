@@ -20,7 +20,7 @@
  *      private directory (src/sys/embeddedAddon.ts). A .node file that is
  *      require()d instead would be written by Bun to $TMPDIR at every start
  *      and loaded from there: as root, in /tmp, and not at all where /tmp is
- *      noexec. (It is loaded before chroot: server/preJail.ts.)
+ *      noexec. (It is loaded before chroot: the lmdb type's prepare().)
  *      msgpackr's optional native accelerator (msgpackr-extract, found the same
  *      way) is replaced by a module that reports it missing: msgpackr then
  *      uses its JavaScript decoder, and lmdb here stores raw bytes anyway.
@@ -132,7 +132,13 @@ export async function buildExecutable(o: BuildOptions): Promise<void> {
   const result = await Bun.build({
     entrypoints: [join(ROOT, "src", "main.ts"), WORKER_ENTRY],
     target: "bun",
-    format: o.bytecode ? "esm" : undefined,
+    format: "esm",
+    // Code splitting: a module reached only by a dynamic import() (the
+    // drivers that table types load in prepare(): src/util/lazyModule.ts)
+    // becomes a chunk of its own inside the executable, evaluated, with the
+    // Node built-ins only it imports, when first imported. Without it every
+    // built-in module of every driver is loaded at each start.
+    splitting: true,
     minify: true,
     bytecode: o.bytecode,
     sourcemap: "none",

@@ -21,7 +21,7 @@ import { SocketmapServer } from "../helpers/socketmap-server";
 import { WireClient } from "../helpers/wire";
 import { parseIn, runOracle, runOurs, withoutReference } from "../golden/lib/golden";
 import { decodeNetstring, encodeNetstring } from "../../src/tables/net/netstring";
-import { socketmapLimits } from "../../src/tables/socketmap";
+import { socketmapLimits } from "../../src/tables/socketmap/driver";
 import { closeAllDicts, dictGet, openDict } from "../../src/tables/dict";
 import { setLogSinks } from "../../src/log/msg";
 import { Status } from "../../src/protocol/constants";

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { TcpTableServer } from "../helpers/tcp-server";
 import { parseIn, runOracle, runOurs, withoutReference } from "../golden/lib/golden";
 import { hexQuote, hexUnquote, printableWith } from "../../src/tables/net/text";
-import { tcpLimits } from "../../src/tables/tcp";
+import { tcpLimits } from "../../src/tables/tcp/driver";
 import { closeAllDicts, dictGet, openDict } from "../../src/tables/dict";
 import { setLogSinks } from "../../src/log/msg";
 import { Status } from "../../src/protocol/constants";
