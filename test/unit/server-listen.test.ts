@@ -136,7 +136,7 @@ describe("a file table changed on disk (read service)", () => {
       settings: {} as ProxymapService["settings"],
       connect(io) {
         io.write(Buffer.from("protocol\0proxymap_protocol\0\0", "latin1"));
-        return { feed() {}, end() {}, partial: false, pending: 0, close() {} };
+        return { feed() {}, end() {}, resume() {}, partial: false, pending: 0, close() {} };
       },
       changedTable: () => changed.name,
       inFlight: 0,
