@@ -38,9 +38,9 @@ export function utf8LayerFor(openFlags: number): boolean {
 
 export class InternalTable implements Table {
   flags: number;
-  private readonly map = new Map<string, string>();
+  protected readonly map = new Map<string, string>();
   /** Distinct keys in first-insertion order (for the htable listing order). */
-  private inserted: string[] = [];
+  protected inserted: string[] = [];
   private seqList: string[] | null = null;
   private seqPos = 0;
   private readonly utf8: boolean;
@@ -102,26 +102,6 @@ export class InternalTable implements Table {
     return this.map.get(flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key);
   }
 
-  /**
-   * dict_ht_update(): a client's update of an "internal" table (the write
-   * service; texthash and inline are read-only types, refused before).
-   * A repeated key replaces its value.
-   */
-  update(key: string, value: string, flags: number): boolean {
-    const k = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
-    if (!this.map.has(k)) this.inserted.push(k);
-    this.map.set(k, value);
-    return true;
-  }
-
-  /** dict_ht_delete(). */
-  delete(key: string, flags: number): boolean {
-    const k = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
-    if (!this.map.delete(k)) return false;
-    this.inserted = this.inserted.filter((x) => x !== k);
-    return true;
-  }
-
   /** A walk in the reference's hash-table order; keys deleted meanwhile are skipped. */
   sequence(fn: 0 | 1): [string, string] | undefined {
     if (fn === 0) {
@@ -137,4 +117,28 @@ export class InternalTable implements Table {
     this.seqList = null;
     return undefined;
   }
+}
+
+/**
+ * The "internal" type's table: the same hash table, with dict_ht_update()
+ * and dict_ht_delete() for the write service (texthash and inline tables
+ * have no update: the reference opens them read-only).
+ */
+export class WritableInternalTable extends InternalTable {
+  /** dict_ht_update(): a repeated key replaces its value. */
+  update(key: string, value: string, flags: number): boolean {
+    const k = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
+    if (!this.map.has(k)) this.inserted.push(k);
+    this.map.set(k, value);
+    return true;
+  }
+
+  /** dict_ht_delete(). */
+  delete(key: string, flags: number): boolean {
+    const k = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
+    if (!this.map.delete(k)) return false;
+    this.inserted = this.inserted.filter((x) => x !== k);
+    return true;
+  }
+
 }

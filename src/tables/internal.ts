@@ -14,12 +14,12 @@
  * Reads and logs nothing.
  */
 import type { OpenArgs, Table, TableType } from "./table";
-import { InternalTable } from "./ht";
+import { WritableInternalTable } from "./ht";
 
 const TYPE = "internal";
 
 function open(args: OpenArgs): Table {
-  return new InternalTable(TYPE, args.name, args.flags, args.gen);
+  return new WritableInternalTable(TYPE, args.name, args.flags, args.gen);
 }
 
 export const internal: TableType = { type: TYPE, open, debugLogged: false };
