@@ -15,6 +15,7 @@
  * Prints one line per run: impl, type, op, clients, requests/s, p50 and p99
  * latency in ms.
  */
+import { TEST_CTX } from "../test/helpers/driver-caller";
 import { existsSync } from "node:fs";
 import { PostfixInstance, OUR_PROXYMAP, type ProxymapImpl } from "../test/helpers/postfix-instance";
 import { WireClient, type Attr } from "../test/helpers/wire";
@@ -133,13 +134,13 @@ async function benchDriver(): Promise<void> {
       const file = `${dir}/${tt.type}`;
       writeFileSync(file, Array.from({ length: ENTRIES }, (_, i) => `key${i} value-${i}`).join("\n") + "\n");
       Bun.spawnSync(["postmap", `${tt.type}:${file}`]);
-      const t = tt.open({ type: tt.type, name: file, write: false, flags: 0 }) as import("../src/tables/table").Table;
+      const t = tt.open({ type: tt.type, name: file, write: false, flags: 0 }, TEST_CTX) as import("../src/tables/table").Table;
       let n = 0;
       const end = performance.now() + SECONDS * 1000;
       while (performance.now() < end) for (let k = 0; k < 1000; k++) t.lookup(`key${n++ % ENTRIES}`, 64);
       console.log(`driver\t${tt.type}\tlookup\t-\t${(n / SECONDS).toFixed(0)}/s\t(in-process, with flock)`);
       t.close?.();
-      const w = tt.open({ type: tt.type, name: `${file}-w`, write: true, flags: 0 }) as import("../src/tables/table").Table;
+      const w = tt.open({ type: tt.type, name: `${file}-w`, write: true, flags: 0 }, TEST_CTX) as import("../src/tables/table").Table;
       n = 0;
       const end2 = performance.now() + SECONDS * 1000;
       while (performance.now() < end2) w.update!(`10.0.${(n >> 8) & 255}.${n++ & 255}`, "1;2;3;4;5", 448);

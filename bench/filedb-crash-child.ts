@@ -8,6 +8,7 @@
  *
  *   bun bench/filedb-crash-child.ts FILE
  */
+import { TEST_CTX } from "../test/helpers/driver-caller";
 import { writeSync } from "node:fs";
 import { lmdb } from "../src/tables/lmdb";
 import { DictFlag } from "../src/protocol/constants";
@@ -15,7 +16,7 @@ import type { Table } from "../src/tables/table";
 
 const file = process.argv[2];
 if (!file) throw new Error("usage: bun bench/filedb-crash-child.ts FILE");
-const t = (await lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 })) as Table;
+const t = (await lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }, TEST_CTX)) as Table;
 const flags = DictFlag.LOCK | DictFlag.SYNC_UPDATE | DictFlag.DUP_REPLACE | DictFlag.FOLD_FIX;
 writeSync(1, "ready\n");
 for (let i = 0; ; i++) {

@@ -5,6 +5,7 @@
  *
  *   bun bench/filedb-driver.ts [keys] [seconds]     (defaults 100000, 2)
  */
+import { TEST_CTX } from "../test/helpers/driver-caller";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { lmdb } from "../src/tables/lmdb";
 import { cdb } from "../src/tables/cdb";
@@ -18,7 +19,7 @@ try {
   writeFileSync(file, Array.from({ length: KEYS }, (_, i) => `user${i}@example.com value-${i}`).join("\n") + "\n");
   for (const tt of [lmdb, cdb]) {
     Bun.spawnSync(["postmap", `${tt.type}:${file}`]);
-    const t = tt.open({ type: tt.type, name: file, write: false, flags: 0 }) as Table;
+    const t = tt.open({ type: tt.type, name: file, write: false, flags: 0 }, TEST_CTX) as Table;
     for (const [label, flags] of [["LOCK", 64], ["no lock", 0]] as const) {
       let n = 0;
       let miss = 0;

@@ -78,7 +78,12 @@ function trustedOwner(st: { uid: number; mode: number }): boolean {
   return (st.uid === 0 || st.uid === uid()) && (st.mode & 0o022) === 0;
 }
 
-/** Why dir (and every directory above it) cannot be trusted, or undefined when it can. */
+/**
+ * Why dir (and every directory above it) cannot be trusted, or undefined
+ * when it can. A world-writable directory with the sticky bit (/tmp) is
+ * acceptable above a trusted one: there nobody but its owner (or root) can
+ * rename or remove that trusted entry, so the path cannot be swapped.
+ */
 export function untrustedDirectory(dir: string): string | undefined {
   let real: string;
   try {
@@ -89,7 +94,8 @@ export function untrustedDirectory(dir: string): string | undefined {
   for (let d = real; ; d = dirname(d)) {
     const st = lstatSync(d);
     if (!st.isDirectory()) return `${d} is not a directory`;
-    if (!trustedOwner(st)) return `${d} is ${st.mode & 0o002 ? "world-writable" : st.mode & 0o020 ? "group-writable" : `owned by uid ${st.uid}`}`;
+    const stickyAbove = d !== real && (st.mode & 0o1000) !== 0;
+    if (!trustedOwner(st) && !stickyAbove) return `${d} is ${st.mode & 0o002 ? "world-writable" : st.mode & 0o020 ? "group-writable" : `owned by uid ${st.uid}`}`;
     if (d === "/") return undefined;
   }
 }

@@ -41,6 +41,11 @@ function envName(key: string): string {
 /** Updated names that process.env cannot hold as own properties (only "__proto__" is known to). */
 const unheld = new Map<string, string>();
 
+/** Forget names only this module held (tests that put the process environment back). */
+export function forgetUnheldNames(): void {
+  unheld.clear();
+}
+
 /** The value of an environment variable, by its JavaScript name; undefined when unset. */
 function getVar(name: string): string | undefined {
   if (Object.hasOwn(process.env, name)) {

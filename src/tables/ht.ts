@@ -1,8 +1,9 @@
 /**
- * ht.ts - the in-memory table that texthash and inline fill at open, the
- * equivalent of Postfix's "internal" type (util/dict_ht.c) together with
- * the UTF-8 layer that dict_open3() puts in front of it when the opening
- * request asked for UTF-8.
+ * ht.ts - Postfix's in-memory table (util/dict_ht.c): what texthash and
+ * inline fill at open (with the UTF-8 layer that, up to 3.10, dict_open3()
+ * puts in front of it while they load), and the "internal" type itself
+ * (internal.ts), which starts empty and takes updates and deletes through
+ * the write service.
  *
  * Keys are folded when stored and when looked up, as the reference does:
  * - up to 3.10 the loading goes through the UTF-8 layer (the reference
@@ -37,9 +38,9 @@ export function utf8LayerFor(openFlags: number): boolean {
 
 export class InternalTable implements Table {
   flags: number;
-  private readonly map = new Map<string, string>();
+  protected readonly map = new Map<string, string>();
   /** Distinct keys in first-insertion order (for the htable listing order). */
-  private readonly inserted: string[] = [];
+  protected inserted: string[] = [];
   private seqList: string[] | null = null;
   private seqPos = 0;
   private readonly utf8: boolean;
@@ -101,17 +102,43 @@ export class InternalTable implements Table {
     return this.map.get(flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key);
   }
 
+  /** A walk in the reference's hash-table order; keys deleted meanwhile are skipped. */
   sequence(fn: 0 | 1): [string, string] | undefined {
     if (fn === 0) {
       this.seqList = htableOrder(this.inserted);
       this.seqPos = 0;
     }
     const list = this.seqList;
-    if (list && this.seqPos < list.length) {
+    while (list && this.seqPos < list.length) {
       const k = list[this.seqPos++];
-      return [k, this.map.get(k) as string];
+      const v = this.map.get(k);
+      if (v !== undefined) return [k, v];
     }
     this.seqList = null;
     return undefined;
   }
+}
+
+/**
+ * The "internal" type's table: the same hash table, with dict_ht_update()
+ * and dict_ht_delete() for the write service (texthash and inline tables
+ * have no update: the reference opens them read-only).
+ */
+export class WritableInternalTable extends InternalTable {
+  /** dict_ht_update(): a repeated key replaces its value. */
+  update(key: string, value: string, flags: number): boolean {
+    const k = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
+    if (!this.map.has(k)) this.inserted.push(k);
+    this.map.set(k, value);
+    return true;
+  }
+
+  /** dict_ht_delete(). */
+  delete(key: string, flags: number): boolean {
+    const k = flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
+    if (!this.map.delete(k)) return false;
+    this.inserted = this.inserted.filter((x) => x !== k);
+    return true;
+  }
+
 }

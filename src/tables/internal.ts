@@ -13,65 +13,13 @@
  *
  * Reads and logs nothing.
  */
-import { DictFlag } from "../protocol/constants";
 import type { OpenArgs, Table, TableType } from "./table";
-import { htableOrder } from "./htable";
-import { lowercaseAscii } from "./utf8";
+import { WritableInternalTable } from "./ht";
 
 const TYPE = "internal";
 
-function fold(key: string, flags: number): string {
-  return flags & DictFlag.FOLD_FIX ? lowercaseAscii(key) : key;
-}
-
-class InternalTypeTable implements Table {
-  flags: number;
-  private readonly map = new Map<string, string>();
-  /** Keys present, in insertion order (for the hash-table walk order). */
-  private inserted: string[] = [];
-  private walk: string[] | null = null;
-  private pos = 0;
-
-  constructor(openFlags: number) {
-    this.flags = openFlags | DictFlag.FIXED;
-  }
-
-  lookup(key: string, flags: number): string | undefined {
-    return this.map.get(fold(key, flags));
-  }
-
-  update(key: string, value: string, flags: number): boolean {
-    const k = fold(key, flags);
-    if (!this.map.has(k)) this.inserted.push(k);
-    this.map.set(k, value);
-    return true;
-  }
-
-  delete(key: string, flags: number): boolean {
-    const k = fold(key, flags);
-    if (!this.map.delete(k)) return false;
-    this.inserted = this.inserted.filter((x) => x !== k);
-    return true;
-  }
-
-  sequence(fn: 0 | 1): [string, string] | undefined {
-    if (fn === 0) {
-      this.walk = htableOrder(this.inserted);
-      this.pos = 0;
-    }
-    const w = this.walk;
-    while (w && this.pos < w.length) {
-      const k = w[this.pos++];
-      const v = this.map.get(k);
-      if (v !== undefined) return [k, v];
-    }
-    this.walk = null;
-    return undefined;
-  }
-}
-
 function open(args: OpenArgs): Table {
-  return new InternalTypeTable(args.flags);
+  return new WritableInternalTable(TYPE, args.name, args.flags, args.gen);
 }
 
 export const internal: TableType = { type: TYPE, open, debugLogged: false };

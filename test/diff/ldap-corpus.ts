@@ -24,7 +24,7 @@
  */
 import { MAIL_KEYS } from "../helpers/ldap-data";
 import { encodeAttrs } from "../helpers/wire";
-import { Pick, applyMutation, reqAttrs, rng, translate311, type Case, type Req, type ReqType, type Round, type Service } from "./corpus";
+import { Pick, applyMutation, reqAttrs, rng, type Case, type Req, type ReqType, type Round, type Service } from "./corpus";
 
 export interface LdapCorpusTables {
   /** Compared tables: "ldap:/path/NAME.cf" (and main.cf-style names), approved for reading. */
@@ -104,7 +104,6 @@ export function generateLdapCorpus(t: LdapCorpusTables, opts: { seed: number; co
     }
     add(service, `random ${notes.join(" ")}`, rounds);
   }
-  for (const c of cases) for (const r of c.rounds) if (!r.translated && !r.truncated) r.translated = translate311(r.bytes);
 
   // Deaths last: each costs a restart of the reference's process.
   add("proxymap", "kill: sequence on an ldap table", [r37({ type: "sequence", table: t.read[0], flags: "0", func: "0" })], "sequence on ldap (fatal: sequence operation is not supported)");

@@ -9,6 +9,7 @@
  */
 import { RQST_MASK, DictFlag } from "../../src/protocol/constants";
 import { Settled, type Maybe, type Out, type Table } from "../../src/tables/table";
+import { openContext } from "../../src/tables/dict";
 
 const TRY = DictFlag.TRY0NULL | DictFlag.TRY1NULL;
 
@@ -41,3 +42,6 @@ export function asCaller(t: Table): Caller {
   if (t.sequence) c.sequence = (fn, request) => out(t.sequence!(fn, call(request)));
   return c;
 }
+
+/** The OpenContext a driver gets when a test opens it directly (up-to-3.10 rules, read service). */
+export const TEST_CTX = openContext("classic", false);

@@ -10,7 +10,7 @@
  * the offsets check; each test fails with the install hint when a piece is
  * missing.
  */
-import { asCaller } from "../helpers/driver-caller";
+import { asCaller, TEST_CTX } from "../helpers/driver-caller";
 import { afterAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
@@ -55,15 +55,15 @@ function postmapQ(type: string, file: string, key: string): string | undefined {
 }
 
 function open(tt: TableType, name: string, write = false, flags = 0): Table {
-  return asCaller(tt.open({ type: tt.type, name, write, flags }) as Table);
+  return asCaller(tt.open({ type: tt.type, name, write, flags }, TEST_CTX) as Table);
 }
 
 async function walk(t: Table, flags = 0): Promise<Array<[string, string]>> {
   const out: Array<[string, string]> = [];
-  let r = await t.sequence!(0, flags);
+  let r = (await t.sequence!(0, flags)) as [string, string] | undefined;
   while (r) {
     out.push(r);
-    r = await t.sequence!(1, flags);
+    r = (await t.sequence!(1, flags)) as [string, string] | undefined;
   }
   return out;
 }
@@ -99,7 +99,7 @@ describe("binding", () => {
       `import { setLibraryNamesForTest } from "${ROOT}/src/tables/bdb/lib";
        import { hash } from "${ROOT}/src/tables/hash";
        setLibraryNamesForTest(["libdb-does-not-exist.so"]);
-       try { hash.open({ type: "hash", name: "/nonexistent/x", write: false, flags: 0 }); console.log("opened"); }
+       try { hash.open({ type: "hash", name: "/nonexistent/x", write: false, flags: 0 }, {} as never); console.log("opened"); }
        catch (e) { console.log(e.kind + " " + e.message); }`,
     );
     const out = run([process.execPath, script]).out;
@@ -215,7 +215,7 @@ for (const [type, tt] of TYPES) {
       const tb = open(tt, b);
       const holder = Bun.spawn(["flock", "-x", a + ".db", "sleep", "0.5"]);
       await Bun.sleep(150);
-      const opening = tt.open({ type: tt.type, name: a, write: false, flags: LOCK });
+      const opening = tt.open({ type: tt.type, name: a, write: false, flags: LOCK }, TEST_CTX);
       expect(opening).toBeInstanceOf(Promise);
       expect(tb.lookup("k", LOCK)).toBe("b"); // not held up
       const ta = asCaller(await opening);
@@ -327,7 +327,7 @@ for (const [type, tt] of TYPES) {
         const t = open(tt, file, true);
         const seen = new Map<string, number>();
         let prev: string | undefined;
-        let r = await t.sequence!(0, LOCK);
+        let r = (await t.sequence!(0, LOCK)) as [string, string] | undefined;
         while (r) {
           seen.set(r[0], (seen.get(r[0]) ?? 0) + 1);
           if (mode === "delete current") expect(await t.delete!(r[0], WRITE)).toBe(true);
@@ -335,7 +335,7 @@ for (const [type, tt] of TYPES) {
             if (prev !== undefined && Number(prev.slice(3)) % 2 === 0) expect(await t.delete!(prev, WRITE)).toBe(true);
             prev = r[0];
           }
-          r = await t.sequence!(1, LOCK);
+          r = (await t.sequence!(1, LOCK)) as [string, string] | undefined;
         }
         expect(seen.size).toBe(count);
         expect([...seen.values()].every((v) => v === 1)).toBe(true);

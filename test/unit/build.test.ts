@@ -200,12 +200,27 @@ describe("native parts: a private directory beside the executable, never /tmp", 
 
   test("below a world-writable directory: refused, with the reason", () => {
     const open = mkdtempSync(join(dir, "open-"));
-    chmodSync(open, 0o1777);
+    chmodSync(open, 0o777);
     const exe = copy(open);
     const r = selfTest(exe);
     expect(r.code).toBe(1);
     expect(r.out).toContain("lmdb (native addon): FAILED: no usable copy of the lmdb addon");
     expect(r.out).toContain(`${open} is world-writable`);
+  });
+
+  test("below a sticky world-writable directory (as /tmp) holding a root-owned one: used (nobody else can swap it)", () => {
+    const sticky = mkdtempSync(join(dir, "sticky-"));
+    chmodSync(sticky, 0o1777);
+    const mine = join(sticky, "root-owned");
+    mkdirSync(mine, { mode: 0o755 });
+    expect(selfTest(copy(mine)).code).toBe(0);
+    // Directly in the sticky directory (the native directory's parent is the sticky one): also fine;
+    // but a native directory that is itself sticky and world-writable is not.
+    const exe = copy(sticky);
+    expect(selfTest(exe).code).toBe(0);
+    const pdir = join(dirname(exe), "proxymap-bun.native");
+    chmodSync(pdir, 0o1777);
+    expect(selfTest(exe).out).toContain(`${pdir} is world-writable`);
   });
 
   test("a private directory others can write is not used", () => {

@@ -7,7 +7,7 @@
  *
  * Needs Postfix with postfix-cdb (fails with the install hint otherwise).
  */
-import { asCaller } from "../helpers/driver-caller";
+import { asCaller, TEST_CTX } from "../helpers/driver-caller";
 import { describe, expect, mock, test } from "bun:test";
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -47,7 +47,7 @@ describe("cdb driver", () => {
   test("lookups, folding, NUL conventions, sequence", () => {
     const { dir, file } = build(MAP);
     try {
-      const t = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table);
+      const t = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }, TEST_CTX) as Table);
       expect(t.flags & (DictFlag.TRY0NULL | DictFlag.TRY1NULL | DictFlag.FIXED)).toBe(DictFlag.TRY0NULL | DictFlag.TRY1NULL | DictFlag.FIXED);
       expect(t.lookup("a", 0)).toBe("1");
       // Debian's postmap writes cdb keys without the NUL: TRY1NULL is dropped.
@@ -72,15 +72,15 @@ describe("cdb driver", () => {
     const withNul = build("k v\n", ["-N"]);
     const { dir, file } = build("k v\n", ["-n"]);
     try {
-      const t0 = asCaller(cdb.open({ type: "cdb", name: withNul.file, write: false, flags: 0 }) as Table);
+      const t0 = asCaller(cdb.open({ type: "cdb", name: withNul.file, write: false, flags: 0 }, TEST_CTX) as Table);
       expect(t0.lookup("k", 0)).toBe("v");
       expect(t0.flags & DictFlag.TRY0NULL).toBe(0);
       t0.close!();
       rmSync(withNul.dir, { recursive: true, force: true });
-      const t = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table);
+      const t = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }, TEST_CTX) as Table);
       expect(t.lookup("k", 0)).toBe("v");
       expect(t.flags & DictFlag.TRY1NULL).toBe(0);
-      const t1 = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: DictFlag.TRY1NULL }) as Table);
+      const t1 = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: DictFlag.TRY1NULL }, TEST_CTX) as Table);
       expect(t1.lookup("k", 0)).toBeUndefined();
       t.close!();
       t1.close!();
@@ -92,14 +92,14 @@ describe("cdb driver", () => {
   test("a rebuilt file is noticed; the open file keeps answering", () => {
     const { dir, file } = build("k old\n");
     try {
-      const t = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table);
+      const t = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }, TEST_CTX) as Table);
       expect(t.changed!()).toBe(false);
       writeFileSync(file, "k new\n");
       postmap([`cdb:${file}`]);
       expect(t.changed!()).toBe(true);
       expect(t.lookup("k", 0)).toBe("old");
       t.close!();
-      const t2 = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table);
+      const t2 = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }, TEST_CTX) as Table);
       expect(t2.lookup("k", 0)).toBe("new");
       t2.close!();
     } finally {
@@ -127,8 +127,8 @@ describe("cdb driver", () => {
     const dir = mkdtempSync(join(tmpdir(), "cdbtest-"));
     try {
       writeFileSync(join(dir, "bad.cdb"), "short");
-      expect(() => cdb.open({ type: "cdb", name: join(dir, "bad"), write: false, flags: 0 })).toThrow(/unable to init .*Protocol error/);
-      expect(() => cdb.open({ type: "cdb", name: join(dir, "none"), write: false, flags: 0 })).toThrow(/open database .*none\.cdb: No such file or directory/);
+      expect(() => cdb.open({ type: "cdb", name: join(dir, "bad"), write: false, flags: 0 }, TEST_CTX)).toThrow(/unable to init .*Protocol error/);
+      expect(() => cdb.open({ type: "cdb", name: join(dir, "none"), write: false, flags: 0 }, TEST_CTX)).toThrow(/open database .*none\.cdb: No such file or directory/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -140,7 +140,7 @@ describe("cdb driver", () => {
       const whole = readFileSync(file + ".cdb");
       writeFileSync(file + ".cut", whole.subarray(0, 2100));
       renameSync(file + ".cut", file + ".cdb");
-      const t = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }) as Table);
+      const t = asCaller(cdb.open({ type: "cdb", name: file, write: false, flags: 0 }, TEST_CTX) as Table);
       expect(() => t.lookup("zz", 0)).toThrow(/error reading/);
       t.close!();
     } finally {

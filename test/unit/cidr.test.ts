@@ -13,6 +13,7 @@
  * Needs: the C library (inet_pton), perl and a built dist/proxymap for the
  * last part (fails with the hint: npm run build).
  */
+import { TEST_CTX } from "../helpers/driver-caller";
 import { describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync, openSync, closeSync } from "node:fs";
 import { join } from "node:path";
@@ -124,7 +125,7 @@ describe("cidr rules", () => {
     try {
       const file = join(dir, "t");
       writeFileSync(file, "if 10.0.0.0/8\n10.1.0.0/16 a\n10.0.0.0/8 b\nendif\n10.1.1.1 c\nif 20.0.0.0/8\n30.0.0.1 d\n");
-      const { value: t, logs } = await logged(() => cidr.open({ type: "cidr", name: file, write: false, flags: 0 }) as Table);
+      const { value: t, logs } = await logged(() => cidr.open({ type: "cidr", name: file, write: false, flags: 0 }, TEST_CTX) as Table);
       expect(logs).toEqual([`warning: cidr map ${file}, line 6: IF has no matching ENDIF`]);
       expect(t.flags).toBe(DictFlag.PATTERN);
       expect(t.lookup("10.1.1.1", 0)).toBe("a");

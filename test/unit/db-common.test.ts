@@ -3,6 +3,7 @@
  * drivers share (src/tables/dbCommon): both parse and match alike, as the
  * reference does with one cfg_parser and one match_list for every table type.
  */
+import { TEST_CTX } from "../helpers/driver-caller";
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -44,7 +45,7 @@ describe("configuration files", () => {
 describe("domain lists (match_list)", () => {
   test("literals and the key's domain are case-folded, UTF-8 aware when smtputf8 is on", () => {
     setUtf8Enabled(true);
-    const d = DomainList.parse("t.cf", "Example.COM, \xc3\x84rger.example");
+    const d = DomainList.parse("t.cf", "Example.COM, \xc3\x84rger.example", TEST_CTX);
     expect(d.check("user@EXAMPLE.com")).toBe("match");
     expect(d.check("user@\xc3\xa4rger.EXAMPLE")).toBe("match");
     expect(d.check("user@other.example")).toBe("nomatch");
@@ -52,7 +53,7 @@ describe("domain lists (match_list)", () => {
   });
 
   test('a "#" word ends the list; the warning shows it and the rest as "%s %s"', async () => {
-    const r = await logged(() => DomainList.parse("t.cf", "a.example #comment"));
+    const r = await logged(() => DomainList.parse("t.cf", "a.example #comment", TEST_CTX));
     expect(r.logs).toEqual(["warning: t.cf: comment at end of line is not supported: #comment "]);
     expect(r.value.check("u@a.example")).toBe("match");
   });

@@ -7,13 +7,13 @@
  * the C proxymap in test/golden/internal.
  */
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { WireClient, type Attr } from "../helpers/wire";
+import { startListening, writeListenConfig } from "../helpers/listen";
 
-const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
 const tmp = mkdtempSync(join(tmpdir(), "internal-test-"));
 let proc: Subprocess | undefined;
 afterAll(() => {
@@ -22,26 +22,10 @@ afterAll(() => {
 });
 
 async function start(args: string[]): Promise<string> {
-  writeFileSync(join(tmp, "main.cf"), `queue_directory = ${tmp}\nproxy_write_maps = proxy:internal:shared\nproxy_read_maps = proxy:internal:shared\n`);
-  const past = new Date(Date.now() - 60_000);
-  utimesSync(join(tmp, "main.cf"), past, past);
-  const sock = join(tmp, `pm${args.length}.sock`);
-  proc = Bun.spawn([process.execPath, MAIN, "--listen", sock, "--user", "root", ...args], {
-    env: { PATH: "/usr/bin:/bin", MAIL_CONFIG: tmp },
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  let err = "";
-  void (async () => {
-    for await (const c of proc!.stderr as ReadableStream<Uint8Array>) err += Buffer.from(c).toString("latin1");
-  })();
-  const end = Date.now() + 10_000;
-  while (!err.includes("listening on")) {
-    if (Date.now() > end) throw new Error(`did not start: ${err}`);
-    await Bun.sleep(10);
-  }
-  return sock;
+  writeListenConfig(tmp, ["proxy_write_maps = proxy:internal:shared", "proxy_read_maps = proxy:internal:shared"]);
+  const l = await startListening(tmp, join(tmp, `pm${args.length}.sock`), args);
+  proc = l.proc;
+  return l.sock;
 }
 
 const ask = (c: WireClient, attrs: Attr[]) => c.ask(attrs);

@@ -8,7 +8,7 @@
  * Needs Postfix with postfix-lmdb, and the format-1 addon
  * (scripts/build-lmdb-v1.sh); fails with the install hint otherwise.
  */
-import { asCaller } from "../helpers/driver-caller";
+import { asCaller, TEST_CTX } from "../helpers/driver-caller";
 import { afterAll, beforeAll, describe, expect, mock, test } from "bun:test";
 import { loadLmdb } from "../../src/tables/lmdb/native";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -35,7 +35,7 @@ const STAMP = join(import.meta.dir, "../../node_modules/lmdb/build/Release/proxy
 /** A configuration with only lmdb_map_size set. */
 function config(mapSize?: number): MainConfig {
   const get = (n: string) => (n === "lmdb_map_size" && mapSize !== undefined ? String(mapSize) : "");
-  return { get, has: (n: string) => get(n) !== "", expand: (s: string) => s, raw: () => undefined, configDir: "/etc/postfix", installedVersion: "3.7.11", defaultsSource: "builtin" } as MainConfig;
+  return { get, has: (n: string) => get(n) !== "", expand: (s: string) => s, raw: () => undefined, configDir: "/etc/postfix", installedVersion: "3.7.11", defaultsSource: "builtin" } as unknown as MainConfig;
 }
 
 function run(cmd: string[], input?: string): string {
@@ -75,7 +75,7 @@ describe("lmdb driver", () => {
   test("reads a postmap-made file: NUL conventions, folding, sequence; no lock file", () => {
     const { dir, file } = build(MAP);
     try {
-      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }) as Table);
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }, TEST_CTX) as Table);
       expect(t.flags & (DictFlag.TRY0NULL | DictFlag.TRY1NULL | DictFlag.FIXED | DictFlag.MULTI_WRITER)).toBe(
         DictFlag.TRY0NULL | DictFlag.TRY1NULL | DictFlag.FIXED | DictFlag.MULTI_WRITER,
       );
@@ -98,8 +98,8 @@ describe("lmdb driver", () => {
   test("a missing file or directory fails without creating anything", () => {
     const dir = mkdtempSync(join(tmpdir(), "lmdbtest-"));
     try {
-      expect(() => lmdb.open({ type: "lmdb", name: join(dir, "none"), write: false, flags: 0 })).toThrow(/open database .*none\.lmdb: No such file or directory/);
-      expect(() => lmdb.open({ type: "lmdb", name: join(dir, "sub/none"), write: true, flags: 0 })).toThrow(/No such file or directory/);
+      expect(() => lmdb.open({ type: "lmdb", name: join(dir, "none"), write: false, flags: 0 }, TEST_CTX)).toThrow(/open database .*none\.lmdb: No such file or directory/);
+      expect(() => lmdb.open({ type: "lmdb", name: join(dir, "sub/none"), write: true, flags: 0 }, TEST_CTX)).toThrow(/No such file or directory/);
       expect(readdirSync(dir)).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -109,7 +109,7 @@ describe("lmdb driver", () => {
   test("our updates are read by the real postmap, theirs by us (open table, no re-open)", () => {
     const { dir, file } = build("seed 0\n");
     try {
-      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table);
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }, TEST_CTX) as Table);
       expect(t.update!("Ours", "from-bun", W)).toBe(true);
       expect(run(["postmap", "-q", "ours", `lmdb:${file}`])).toBe("from-bun\n");
       run(["postmap", "-i", `lmdb:${file}`], "theirs from-postmap\n");
@@ -130,7 +130,7 @@ describe("lmdb driver", () => {
     const dir = mkdtempSync(join(tmpdir(), "lmdbtest-"));
     try {
       const file = join(dir, "verify_cache");
-      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table);
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }, TEST_CTX) as Table);
       expect(t.update!("user@example.com", "1:2:3", W)).toBe(true);
       t.close!();
       expect(statSync(file + ".lmdb").mode & 0o777).toBe(0o644 & ~process.umask());
@@ -145,7 +145,7 @@ describe("lmdb driver", () => {
     setTableMainConfig(config(65536));
     try {
       const file = join(dir, "grow");
-      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table);
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }, TEST_CTX) as Table);
       for (let i = 0; i < 3000; i++) expect(t.update!(`key${i}`, `value ${i} ${"x".repeat(40)}`, W)).toBe(true);
       expect(t.lookup("key2999", L)).toBe(`value 2999 ${"x".repeat(40)}`);
       t.close!();
@@ -161,8 +161,8 @@ describe("lmdb driver", () => {
     const { dir, file } = build("first 1\n");
     setTableMainConfig(config(65536));
     try {
-      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }) as Table);
-      const w = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table);
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }, TEST_CTX) as Table);
+      const w = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }, TEST_CTX) as Table);
       expect(t.lookup("first", L)).toBe("1");
       expect(w.update!("before", "b", W)).toBe(true);
       const lines = Array.from({ length: 400 }, (_, i) => `grown${i} ${"y".repeat(1500)}`).join("\n") + "\n";
@@ -185,13 +185,13 @@ describe("lmdb driver", () => {
     const a = build("k old\n");
     const b = build("k new\n");
     try {
-      const t = asCaller(lmdb.open({ type: "lmdb", name: a.file, write: false, flags: 0 }) as Table);
+      const t = asCaller(lmdb.open({ type: "lmdb", name: a.file, write: false, flags: 0 }, TEST_CTX) as Table);
       expect(t.lookup("k", L)).toBe("old");
       expect(t.changed!()).toBe(false);
       renameSync(b.file + ".lmdb", a.file + ".lmdb");
       expect(t.changed!()).toBe(true);
       expect(t.lookup("k", L)).toBe("old");
-      const t2 = asCaller(lmdb.open({ type: "lmdb", name: a.file, write: false, flags: 0 }) as Table);
+      const t2 = asCaller(lmdb.open({ type: "lmdb", name: a.file, write: false, flags: 0 }, TEST_CTX) as Table);
       expect(t2.lookup("k", L)).toBe("new");
       t.close!();
       expect(t2.lookup("k", L)).toBe("new");
@@ -205,7 +205,7 @@ describe("lmdb driver", () => {
   test("a 5,000-byte key answers a status", () => {
     const { dir, file } = build("a 1\n");
     try {
-      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table);
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }, TEST_CTX) as Table);
       const big = "k".repeat(5000);
       expect(t.lookup(big, L)).toBeUndefined();
       expect(() => t.update!(big, "v", W)).toThrow(/error updating lmdb:.*MDB_BAD_VALSIZE/);
@@ -227,7 +227,7 @@ describe("lmdb driver", () => {
       );
       const reader = (holder.stdout as ReadableStream<Uint8Array>).getReader();
       await reader.read();
-      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }) as Table);
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }, TEST_CTX) as Table);
       const t0 = Date.now();
       const waiting = t.lookup("a", L);
       expect(waiting).toBeInstanceOf(Promise);
@@ -376,7 +376,7 @@ describe("lmdb crash safety", () => {
       const listed = new Map(run(["postmap", "-s", `lmdb:${file}`]).split("\n").filter(Boolean).map((l) => l.split("\t") as [string, string]));
       for (const i of acks) expect(listed.get(`key${i}`)).toBe(`value${i} ${"v".repeat(i % 200)}`);
       // And so does ours, read-only, after the crash.
-      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }) as Table);
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: 0 }, TEST_CTX) as Table);
       expect(t.lookup(`key${last}`, L)).toBe(`value${last} ${"v".repeat(last % 200)}`);
       t.close!();
     } finally {
@@ -423,8 +423,8 @@ describe("lmdb with the C proxymap on the same file at the same time", () => {
     const cRead = await startC(dir, table, false);
     const cWrite = await startC(dir, table, true);
     try {
-      const ours = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table);
-      const oursRead = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: DictFlag.TRY1NULL }) as Table);
+      const ours = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }, TEST_CTX) as Table);
+      const oursRead = asCaller(lmdb.open({ type: "lmdb", name: file, write: false, flags: DictFlag.TRY1NULL }, TEST_CTX) as Table);
       for (let i = 0; i < 40; i++) {
         expect(ours.update!(`ours${i}`, `o${i}`, W)).toBe(true);
         expect(await cRead.lookup(`ours${i}`)).toMatchObject({ status: "0", value: `o${i}` });
@@ -453,7 +453,7 @@ describe("lmdb duplicates", () => {
   test("without DUP_REPLACE an existing key is kept: DUP_IGNORE silent, DUP_WARN warns, neither is CONFIG", () => {
     const { dir, file } = build("k old\n");
     try {
-      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }) as Table);
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }, TEST_CTX) as Table);
       expect(t.update!("k", "new", DictFlag.DUP_IGNORE)).toBe(false);
       expect(t.update!("k", "new", DictFlag.DUP_WARN)).toBe(false);
       expect(() => t.update!("k", "new", 0)).toThrow(/duplicate entry: "k"/);

@@ -11,6 +11,7 @@
  *
  * Needs libpcre2-8-0 (Debian: apt-get install libpcre2-8-0).
  */
+import { TEST_CTX } from "../helpers/driver-caller";
 import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -101,7 +102,7 @@ describe("pcre table", () => {
     try {
       const file = join(dir, "t");
       writeFileSync(file, "/^(\\w+)@(example\\.com)$/ user=$1 domain=$2\n/^UPPER$/i exact\n");
-      const t = pcre.open({ type: "pcre", name: file, write: false, flags: 0 }) as Table;
+      const t = pcre.open({ type: "pcre", name: file, write: false, flags: 0 }, TEST_CTX) as Table;
       expect(t.flags).toBe(DictFlag.PATTERN);
       expect(t.lookup("Joe@EXAMPLE.com", 0)).toBe("user=Joe domain=EXAMPLE.com");
       expect(t.lookup("Joe@EXAMPLE.com", DictFlag.FOLD_MUL)).toBe("user=joe domain=example.com");

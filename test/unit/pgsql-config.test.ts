@@ -246,7 +246,8 @@ describe("table", () => {
     await m.close?.();
     setTableMainConfig(undefined);
 
-    await expect(Promise.resolve(pgsql.open({ type: "pgsql", name: path, write: true, flags: 0 }, NO_CTX))).rejects.toThrow(`pgsql:${path} map requires O_RDONLY access mode`);
+    // The write service's refusal is declared on the type; the dict layer makes it.
+    expect(pgsql.refuses).toEqual(["write"]);
     await expect(Promise.resolve(pgsql.open({ type: "pgsql", name: join(dir, "none.cf"), write: false, flags: 0 }, NO_CTX))).rejects.toThrow(`open ${join(dir, "none.cf")}: No such file or directory`);
   });
 });

@@ -10,6 +10,7 @@
  * test/golden/regexp/ (tables.golden.test.ts, tables.oracle.test.ts, and
  * the built binary in cidr.test.ts).
  */
+import { TEST_CTX } from "../helpers/driver-caller";
 import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -37,7 +38,7 @@ function openText(text: string, flags = 0): { table: Table; logs: string[]; done
   const logs: string[] = [];
   setLogSinks([{ write: (_s, line) => logs.push(line.replaceAll(file, "FILE")) }]);
   try {
-    const table = regexp.open({ type: "regexp", name: file, write: false, flags }) as Table;
+    const table = regexp.open({ type: "regexp", name: file, write: false, flags }, TEST_CTX) as Table;
     return { table, logs, done: () => rmSync(dir, { recursive: true, force: true }) };
   } finally {
     setLogSinks([{ write: (_s, line) => process.stderr.write(`proxymap: ${line}\n`) }]);

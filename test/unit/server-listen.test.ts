@@ -8,18 +8,18 @@
  * with proxymap_table_change_restart = yes it exits like the reference).
  */
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { WireClient } from "../helpers/wire";
+import { MAIN, startListening, writeListenConfig } from "../helpers/listen";
 import { PostfixInstance } from "../helpers/postfix-instance";
 import { MultiServer } from "../../src/server/skeleton";
 import { unixListen } from "../../src/sys/libc";
 import { setLogSinks } from "../../src/log/msg";
 import type { ProxymapService } from "../../src/service/proxymap";
 
-const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
 const tmp = mkdtempSync(join(tmpdir(), "srv-listen-"));
 let seq = 0;
 const procs = new Set<Subprocess>();
@@ -36,34 +36,17 @@ async function expectLog(get: () => string, text: string, ms = 3000): Promise<vo
   expect(get()).toContain(text);
 }
 
-const past = () => new Date(Date.now() - 60_000);
 
 function setup(mainCf: string[]): { dir: string; sock: string } {
   const dir = join(tmp, `l${++seq}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "main.cf"), [`queue_directory = ${dir}`, "max_idle = 1", ...mainCf].join("\n") + "\n");
-  utimesSync(join(dir, "main.cf"), past(), past());
+  writeListenConfig(dir, ["max_idle = 1", ...mainCf]);
   return { dir, sock: join(dir, "proxymap.sock") };
 }
 
 async function listen(dir: string, sock: string, args: string[] = []) {
-  const p = Bun.spawn([process.execPath, MAIN, "--listen", sock, ...args], {
-    env: { PATH: "/usr/bin:/bin", MAIL_CONFIG: dir },
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  procs.add(p);
-  const out = { stderr: "" };
-  void (async () => {
-    for await (const c of p.stderr) out.stderr += Buffer.from(c).toString("latin1");
-  })();
-  const end = Date.now() + 5000;
-  while (!out.stderr.includes("listening on")) {
-    if (Date.now() > end) throw new Error(`did not start: ${out.stderr}`);
-    await Bun.sleep(10);
-  }
-  return { p, out };
+  const l = await startListening(dir, sock, args);
+  procs.add(l.proc);
+  return { p: l.proc, out: l };
 }
 
 const lookup = (c: WireClient, table: string, key: string) => c.lookup(table, key);
@@ -153,7 +136,7 @@ describe("a file table changed on disk (read service)", () => {
       settings: {} as ProxymapService["settings"],
       connect(io) {
         io.write(Buffer.from("protocol\0proxymap_protocol\0\0", "latin1"));
-        return { feed() {}, end() {}, partial: false, pending: 0, close() {} };
+        return { feed() {}, end() {}, resume() {}, partial: false, pending: 0, close() {} };
       },
       changedTable: () => changed.name,
       inFlight: 0,

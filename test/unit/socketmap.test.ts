@@ -13,12 +13,13 @@
  *    stalled server, other clients' lookups are answered at once.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { SocketmapServer } from "../helpers/socketmap-server";
 import { WireClient } from "../helpers/wire";
+import { startListening, writeListenConfig } from "../helpers/listen";
 import { parseIn, runOracle, runOurs, withoutReference } from "../golden/lib/golden";
 import { decodeNetstring, encodeNetstring } from "../../src/tables/net/netstring";
 import { socketmapLimits } from "../../src/tables/socketmap/driver";
@@ -209,38 +210,18 @@ describe("socketmap, ours only", () => {
 });
 
 describe("stall isolation through a real proxymap socket of ours", () => {
-  const MAIN = join(import.meta.dir, "..", "..", "src", "main.ts");
   let proc: Subprocess | undefined;
   afterAll(() => proc?.kill("SIGKILL"));
 
   test("a stalled socketmap server delays only the requests that wait on it", async () => {
     const stalled = await SocketmapServer.start({ path: join(tmp, "stalled.sock"), mode: "stall" });
     const dir = join(tmp, "listen");
-    mkdirSync(dir, { recursive: true });
     const smGood = unixSrv.table("m");
     const smStalled = stalled.table("m");
-    writeFileSync(
-      join(dir, "main.cf"),
-      `queue_directory = ${dir}\nproxy_read_maps = proxy:${smGood} proxy:${smStalled} proxy:inline:{a=b}\n`,
-    );
-    const past = new Date(Date.now() - 60_000);
-    utimesSync(join(dir, "main.cf"), past, past);
-    const sock = join(dir, "pm.sock");
-    proc = Bun.spawn([process.execPath, MAIN, "--listen", sock, "--user", "root"], {
-      env: { PATH: "/usr/bin:/bin", MAIL_CONFIG: dir },
-      stdin: "ignore",
-      stdout: "ignore",
-      stderr: "pipe",
-    });
-    let err = "";
-    void (async () => {
-      for await (const c of proc!.stderr as ReadableStream<Uint8Array>) err += Buffer.from(c).toString("latin1");
-    })();
-    const end = Date.now() + 10_000;
-    while (!err.includes("listening on")) {
-      if (Date.now() > end) throw new Error(`did not start: ${err}`);
-      await Bun.sleep(10);
-    }
+    writeListenConfig(dir, [`proxy_read_maps = proxy:${smGood} proxy:${smStalled} proxy:inline:{a=b}`]);
+    const listening = await startListening(dir, join(dir, "pm.sock"));
+    proc = listening.proc;
+    const sock = listening.sock;
     const lookup = (c: WireClient, table: string, key: string) => c.lookup(table, key, "0");
     try {
       const a = await WireClient.connect(sock);

@@ -170,7 +170,7 @@ async function setupSession(raw: Connection, s: ConnectionSettings): Promise<boo
   try {
     status = await simple(raw, names);
   } catch (e) {
-    const why = (e as QueryError).sqlMessage ?? (e as Error).message;
+    const why = (e as QueryError & { sqlMessage?: string }).sqlMessage ?? (e as Error).message;
     throw new Error(`${names}: ${why}; not quoting keys under a character set the server does not use`);
   }
   for (const cmd of s.initCommands) status = await simple(raw, cmd);

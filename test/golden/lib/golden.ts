@@ -35,6 +35,7 @@
  * lines quote what the reference logged before it died (only the oracle
  * run has those; comparisons drop them with withoutReference()).
  */
+import { forgetUnheldNames } from "../../../src/tables/environ";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
@@ -335,6 +336,19 @@ export interface StepOutput {
 
 /** Run a case's requests through our dict layer; one output per request. */
 export async function runOursSteps(c: Case, scratch: Scratch, count = c.requests.length): Promise<StepOutput[]> {
+  // environ updates change this process's environment: each case starts from
+  // the environment as it was, as the reference starts a fresh process.
+  const env = { ...process.env };
+  try {
+    return await runStepsIn(c, scratch, count);
+  } finally {
+    for (const k of Object.keys(process.env)) if (!Object.hasOwn(env, k)) delete process.env[k];
+    Object.assign(process.env, env);
+    forgetUnheldNames();
+  }
+}
+
+async function runStepsIn(c: Case, scratch: Scratch, count: number): Promise<StepOutput[]> {
   process.env.NORANDOMIZE = "1";
   resetHashSeed();
   setUtf8Enabled(c.utf8);
