@@ -1,5 +1,5 @@
 /**
- * socketmap.test.ts - the socketmap table (src/tables/socketmap.ts) and its
+ * socketmap.test.ts - the socketmap table (src/tables/socketmap.ts, its driver socketmap/driver.ts) and its
  * netstring codec, against a real socketmap server of our own
  * (test/helpers/socketmap-server.ts) on a UNIX socket and on loopback TCP:
  *  - the same requests to the C proxymap (the oracle) and to ours give the

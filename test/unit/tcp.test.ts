@@ -1,5 +1,5 @@
 /**
- * tcp.test.ts - the tcp table (src/tables/tcp.ts, tcp_table(5)) and its
+ * tcp.test.ts - the tcp table (src/tables/tcp.ts, its driver tcp/driver.ts; tcp_table(5)) and its
  * %XX codec, against a real tcp_table server of our own
  * (test/helpers/tcp-server.ts) on loopback TCP:
  *  - the same requests to the C proxymap (the oracle) and to ours give the
