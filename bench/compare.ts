@@ -124,6 +124,8 @@ async function main(): Promise<void> {
   const mem: Record<string, { procs: number; maxRss: number; sumRss: number }> = {};
   /** Largest RSS of one process while the load of N clients ran, per implementation. */
   const memAt: Record<string, Record<number, number>> = { C: {}, ours: {} };
+  /** The same, private (anonymous) memory only: RSS less the executable's and libraries' clean file pages. */
+  const anonAt: Record<string, Record<number, number>> = { C: {}, ours: {} };
   try {
     for (const [name, impl] of impls) insts.set(name, await PostfixInstance.start({ impl, label: `bench-${name}`, mainCf }));
     if (PIN) {
@@ -145,6 +147,7 @@ async function main(): Promise<void> {
             m.maxRss = Math.max(m.maxRss, ...rss);
             m.sumRss = Math.max(m.sumRss, rss.reduce((a, b) => a + b, 0));
             memAt[name][n] = Math.max(memAt[name][n] ?? 0, ...rss);
+            anonAt[name][n] = Math.max(anonAt[name][n] ?? 0, ...inst.servicePids("proxymap").map((p) => status(p, "RssAnon")));
           }, 250);
           const res = await runLoad({ socket: inst.socket("proxymap"), table, keys, clients: n, seconds: SECONDS, procs: PROCS });
           clearInterval(sampler);
@@ -192,7 +195,7 @@ async function main(): Promise<void> {
     const mb = (k: number) => (k / 1024).toFixed(1);
     lines.push(`memory under load (sampled every 250 ms): C up to ${mem.C.procs} process(es), largest RSS ${mb(mem.C.maxRss)} MB, all together ${mb(mem.C.sumRss)} MB; ours up to ${mem.ours.procs} process(es), largest RSS ${mb(mem.ours.maxRss)} MB, all together ${mb(mem.ours.sumRss)} MB`);
     lines.push(
-      `largest RSS of one process during the load, by clients: ${CLIENTS.map((n) => `${n}: C ${mb(memAt.C[n] ?? 0)} MB, ours ${mb(memAt.ours[n] ?? 0)} MB`).join("; ")}` +
+      `largest RSS of one process during the load, by clients (of it anonymous): ${CLIENTS.map((n) => `${n}: C ${mb(memAt.C[n] ?? 0)} (${mb(anonAt.C[n] ?? 0)}) MB, ours ${mb(memAt.ours[n] ?? 0)} (${mb(anonAt.ours[n] ?? 0)}) MB`).join("; ")}` +
         (memAt.ours[8] !== undefined ? ` (issue 16's target: ours <= 50 MB at 8 clients)` : ""),
     );
     console.log(lines.join("\n"));
