@@ -1,9 +1,9 @@
 /** sqlite: the conformance suite (test/helpers/conformance.ts), on a database of its own. */
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Database } from "bun:sqlite";
 import { DictFlag as F } from "../../src/protocol/constants";
 import { describeDriver, scratch } from "../helpers/conformance";
+import { writeCoolFile } from "../helpers/files";
 
 describeDriver({
   type: "sqlite",
@@ -14,7 +14,8 @@ describeDriver({
     d.run("CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v TEXT)");
     d.run("INSERT OR REPLACE INTO t VALUES ('alpha', '1'), ('beta', 'two words')");
     d.close();
-    writeFileSync(cf, `dbpath = ${db}\nquery = SELECT v FROM t WHERE k='%s'\n`);
+    // Dated back, so the configuration parser's "file still changing" pause does not apply.
+    writeCoolFile(cf, `dbpath = ${db}\nquery = SELECT v FROM t WHERE k='%s'\n`);
     return `sqlite:${cf}`;
   },
   entries: [["alpha", "1"], ["beta", "two words"]],
