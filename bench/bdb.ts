@@ -7,7 +7,10 @@
  * write service. Both implementations run under a private master(8)
  * (test/helpers/postfix-instance.ts).
  *
- *   bun bench/bdb.ts [seconds-per-run]     (default 3; root; ours needs dist/proxymap)
+ *   bun bench/bdb.ts [seconds-per-run] [--pin SERVER_CPU,CLIENT_CPU]   (default 3 s; root; ours needs dist/proxymap)
+ *
+ * --pin as in compare.ts: master (and its proxymaps) on one CPU, the load on
+ * the other. At the end: ours/C per type, operation and clients, with p99.
  *
  * Prints one line per run: impl, type, op, clients, requests/s, p50 and p99
  * latency in ms.
@@ -17,7 +20,15 @@ import { existsSync } from "node:fs";
 import { PostfixInstance, OUR_PROXYMAP, type ProxymapImpl } from "../test/helpers/postfix-instance";
 import { WireClient, type Attr } from "../test/helpers/wire";
 
-const SECONDS = Number(process.argv[2] ?? 3);
+const SECONDS = Number(/^\d/.test(process.argv[2] ?? "") ? process.argv[2] : 3);
+const PIN = process.argv.includes("--pin") ? (process.argv[process.argv.indexOf("--pin") + 1] ?? "1,0").split(",") : undefined;
+/** Every run, for the ratios printed at the end. */
+const RESULTS: { name: string; type: string; op: string; clients: number; rate: number; p99: number }[] = [];
+
+function pin(pid: number, cpu: string): void {
+  const r = Bun.spawnSync(["taskset", "-a", "-p", "-c", cpu, String(pid)], { stdout: "ignore", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`taskset ${cpu} ${pid}: ${r.stderr.toString()}`);
+}
 const ENTRIES = 10_000;
 const LOOKUP_FLAGS = "524353"; // UTF8_REQUEST|LOCK|DUP_WARN, as postmap -q
 const UPDATE_FLAGS = "448"; // LOCK|SYNC_UPDATE|DUP_REPLACE
@@ -68,6 +79,10 @@ async function benchImpl(impl: ProxymapImpl): Promise<void> {
       proxy_write_maps: "proxy:hash:$data_directory/cache-hash proxy:btree:$data_directory/cache-btree",
     },
   });
+  if (PIN) {
+    pin(inst.masterPid, PIN[0]);
+    pin(process.pid, PIN[1]);
+  }
   try {
     const tables: Record<string, string> = {};
     for (const [type, rel] of [["hash", "h"], ["btree", "b"]]) {
@@ -88,6 +103,7 @@ async function benchImpl(impl: ProxymapImpl): Promise<void> {
           ["key", `key${i % ENTRIES}`],
         ]);
         console.log(`${name}\t${type}\tlookup\t${clients}\t${r.rate.toFixed(0)}/s\tp50 ${r.p50.toFixed(2)}ms\tp99 ${r.p99.toFixed(2)}ms\terrors ${r.errors}`);
+        RESULTS.push({ name, type, op: "lookup", clients, rate: r.rate, p99: r.p99 });
       }
       for (const clients of [1, 8]) {
         const table = `${type}:${cacheFile}-${type}`;
@@ -99,6 +115,7 @@ async function benchImpl(impl: ProxymapImpl): Promise<void> {
           ["value", `${i};${i};${i};${i};${i}`],
         ]);
         console.log(`${name}\t${type}\tupdate\t${clients}\t${r.rate.toFixed(0)}/s\tp50 ${r.p50.toFixed(2)}ms\tp99 ${r.p99.toFixed(2)}ms\terrors ${r.errors}`);
+        RESULTS.push({ name, type, op: "update", clients, rate: r.rate, p99: r.p99 });
       }
     }
   } finally {
@@ -138,4 +155,14 @@ async function benchDriver(): Promise<void> {
 console.log(`impl\ttype\top\tclients\trate\tp50\tp99\t(${SECONDS}s per run)`);
 await benchImpl("c");
 await benchImpl("ours");
+if (PIN) pin(process.pid, `0-${Math.max(0, navigator.hardwareConcurrency - 1)}`);
 await benchDriver();
+// Issue 16's targets for lookups: ours/C >= 1.0x at 1 client and >= 2.0x at 8, p99 no worse than C's.
+for (const type of ["hash", "btree"])
+  for (const op of ["lookup", "update"])
+    for (const clients of [1, 8]) {
+      const c = RESULTS.find((r) => r.name === "C" && r.type === type && r.op === op && r.clients === clients);
+      const o = RESULTS.find((r) => r.name === "ours" && r.type === type && r.op === op && r.clients === clients);
+      if (!c || !o) continue;
+      console.log(`ratio\t${type}\t${op}\t${clients}\tours/C ${(o.rate / c.rate).toFixed(2)}x\tp99 ours ${o.p99.toFixed(2)}ms C ${c.p99.toFixed(2)}ms${o.p99 <= c.p99 ? "" : " (ours worse)"}`);
+    }

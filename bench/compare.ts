@@ -18,7 +18,8 @@
  * ours runs as one process (busy reporting off): a second one on the same
  * CPU would only compete with the first.
  * Memory is the resident set of the service's processes, sampled while the
- * load runs (the reference's processes exit after max_use=100 connections).
+ * load runs (the reference's processes exit after max_use=100 connections),
+ * over the whole run and by number of clients.
  * Start-up is measured twice: under master with max_use=1 (connect to the
  * first reply, a fresh process each time: master's fork+exec included) and
  * stand-alone (`proxymap -S`: exec to the reply on stdout).
@@ -121,6 +122,10 @@ async function main(): Promise<void> {
   const insts = new Map<string, PostfixInstance>();
   const results: Record<string, Record<number, LoadResult[]>> = { C: {}, ours: {} };
   const mem: Record<string, { procs: number; maxRss: number; sumRss: number }> = {};
+  /** Largest RSS of one process while the load of N clients ran, per implementation. */
+  const memAt: Record<string, Record<number, number>> = { C: {}, ours: {} };
+  /** The same, private (anonymous) memory only: RSS less the executable's and libraries' clean file pages. */
+  const anonAt: Record<string, Record<number, number>> = { C: {}, ours: {} };
   try {
     for (const [name, impl] of impls) insts.set(name, await PostfixInstance.start({ impl, label: `bench-${name}`, mainCf }));
     if (PIN) {
@@ -141,6 +146,8 @@ async function main(): Promise<void> {
             m.procs = Math.max(m.procs, rss.length);
             m.maxRss = Math.max(m.maxRss, ...rss);
             m.sumRss = Math.max(m.sumRss, rss.reduce((a, b) => a + b, 0));
+            memAt[name][n] = Math.max(memAt[name][n] ?? 0, ...rss);
+            anonAt[name][n] = Math.max(anonAt[name][n] ?? 0, ...inst.servicePids("proxymap").map((p) => status(p, "RssAnon")));
           }, 250);
           const res = await runLoad({ socket: inst.socket("proxymap"), table, keys, clients: n, seconds: SECONDS, procs: PROCS });
           clearInterval(sampler);
@@ -187,8 +194,12 @@ async function main(): Promise<void> {
     lines.push(`start-up to first reply (median of 10): under master C ${startup.C.master.toFixed(1)} ms, ours ${startup.ours.master.toFixed(1)} ms; proxymap -S C ${startup.C.standalone.toFixed(1)} ms, ours ${startup.ours.standalone.toFixed(1)} ms`);
     const mb = (k: number) => (k / 1024).toFixed(1);
     lines.push(`memory under load (sampled every 250 ms): C up to ${mem.C.procs} process(es), largest RSS ${mb(mem.C.maxRss)} MB, all together ${mb(mem.C.sumRss)} MB; ours up to ${mem.ours.procs} process(es), largest RSS ${mb(mem.ours.maxRss)} MB, all together ${mb(mem.ours.sumRss)} MB`);
+    lines.push(
+      `largest RSS of one process during the load, by clients (of it anonymous): ${CLIENTS.map((n) => `${n}: C ${mb(memAt.C[n] ?? 0)} (${mb(anonAt.C[n] ?? 0)}) MB, ours ${mb(memAt.ours[n] ?? 0)} (${mb(anonAt.ours[n] ?? 0)}) MB`).join("; ")}` +
+        (memAt.ours[8] !== undefined ? ` (issue 16's target: ours <= 50 MB at 8 clients)` : ""),
+    );
     console.log(lines.join("\n"));
-    if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, keys: NKEYS, rows: summary, startup, mem, raw: results }, null, 1));
+    if (JSON_OUT) writeFileSync(JSON_OUT, JSON.stringify({ seconds: SECONDS, rounds: ROUNDS, keys: NKEYS, rows: summary, startup, mem, memAt, raw: results }, null, 1));
   } finally {
     for (const i of insts.values()) i.stop();
     rmSync(dir, { recursive: true, force: true });

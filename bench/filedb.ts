@@ -136,6 +136,7 @@ async function benchImpl(impl: ProxymapImpl, name: string, source: string): Prom
       for (const clients of CLIENTS) {
         const r = await drive(inst.socket("proxymap"), clients, tables[type], SECONDS, sample);
         console.log(`${name}\t${type}\t${clients}\t${r.rate.toFixed(0)}/s\tp50 ${r.p50.toFixed(2)}ms\tp99 ${r.p99.toFixed(2)}ms\terrors ${r.errors}\t${last}`);
+        RESULTS.push({ name, type, clients, rate: r.rate, p99: r.p99 });
       }
     }
     console.log(`${name}\topen (first lookup, new process): ${opens.join(", ")}`);
@@ -145,9 +146,20 @@ async function benchImpl(impl: ProxymapImpl, name: string, source: string): Prom
   }
 }
 
+/** Every run, for the ratios printed at the end. */
+const RESULTS: { name: string; type: string; clients: number; rate: number; p99: number }[] = [];
+
 const lines: string[] = [];
 for (let i = 0; i < KEYS; i++) lines.push(`user${i}@example.com value-${i}-${"x".repeat(i % 32)}`);
 const source = lines.join("\n") + "\n";
 console.log(`impl\ttype\tclients\tlookups/s\tp50\tp99\t(${SECONDS}s per run, ${KEYS} keys)`);
 if (ONLY !== "ours") await benchImpl("c", "C", source);
 if (ONLY !== "c") await benchImpl({ path: OURS }, "ours", source);
+// Issue 16's targets: ours/C >= 1.0x at 1 client and >= 2.0x at 8, p99 no worse than C's.
+for (const type of TYPES)
+  for (const clients of CLIENTS) {
+    const c = RESULTS.find((r) => r.name === "C" && r.type === type && r.clients === clients);
+    const o = RESULTS.find((r) => r.name === "ours" && r.type === type && r.clients === clients);
+    if (!c || !o) continue;
+    console.log(`ratio\t${type}\t${clients}\tours/C ${(o.rate / c.rate).toFixed(2)}x\tp99 ours ${o.p99.toFixed(2)}ms C ${c.p99.toFixed(2)}ms${o.p99 <= c.p99 ? "" : " (ours worse)"}`);
+  }

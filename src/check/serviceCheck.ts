@@ -35,7 +35,6 @@ import { errnoText } from "../util/errno";
 import { FatalError, setLogSinks, type Severity } from "../log/msg";
 import { DictFlag, Status } from "../protocol/constants";
 import { getBool, getStr } from "../server/params";
-import { preJailContext, runPreJailInit } from "../server/preJail";
 import { chrootUid } from "../server/privileges";
 import { approvedTableSet } from "../service/approval";
 import { setStatsEnabled } from "../stats/collector";
@@ -43,6 +42,7 @@ import { preloadLibc } from "../sys/libc";
 import { setTableMainConfig } from "../tables/dbCommon/mainConfig";
 import { closeAllDicts, dictGet, openDict, setUtf8Enabled } from "../tables/dict/index";
 import { findTableType } from "../tables/registry";
+import { prepareTables } from "../tables/prepare";
 import type { DaemonOptions } from "../server/options";
 
 export const REPORT_MARK = "PROXYMAP-CHECK ";
@@ -165,7 +165,7 @@ export async function checkService(configDir: string, o: DaemonOptions, key: str
     const mailOwner = getStr(config, "mail_owner", "postfix");
     const root = process.geteuid?.() === 0;
     preloadLibc();
-    await runPreJailInit(preJailContext(o.serviceName, config.get(writer ? "proxy_write_maps" : "proxy_read_maps")));
+    await prepareTables(config.get(writer ? "proxy_write_maps" : "proxy_read_maps"), { jailed: root && o.chroot });
     if (root) {
       process.chdir(queueDir);
       chrootUid(o.chroot ? queueDir : undefined, o.dropPrivileges ? mailOwner : undefined);

@@ -9,8 +9,9 @@
  *      configured syslog_name/syslog_facility/maillog_file;
  *   4. mail_owner sanity checks; "do not run this command by hand" when
  *      stdin is a terminal (unless -d or -S); transport type; GENERATION;
- *   5. chdir(queue_directory), pre-jail work (libc, time zone, embedded
- *      native addons: preJail.ts; the statistics directory under master:
+ *   5. chdir(queue_directory), pre-jail work (libc, time zone, what the
+ *      table types of the approved lists load: src/tables/prepare.ts; the
+ *      statistics directory under master:
  *      src/stats/reporter.ts), then chroot and privilege drop (-c, -u);
  *   6. post-jail: the service name must be proxymap or proxywrite, the
  *      service is built (approved tables), proxywrite detaches from
@@ -33,7 +34,6 @@
  * texts, verbose "daemon started" and "process generation".
  */
 import { chmodSync, chownSync, lstatSync, unlinkSync } from "node:fs";
-import { isatty } from "node:tty";
 import { loadMainConfig, mailVersion, type MainConfig } from "../config/mainCf";
 import { atLeast } from "../config/declared";
 import { setStrictUtf8 } from "../log/printable";
@@ -42,14 +42,14 @@ import { applyLogChoice, configuredLogChoice, loggingEnteredJail } from "../log/
 import { stderrSink } from "../log/stderrSink";
 import { createService, type ProxymapService } from "../service/proxymap";
 import { setUtf8Enabled } from "../tables/utf8";
+import { prepareTables } from "../tables/prepare";
 import { setTableMainConfig } from "../tables/dbCommon/mainConfig";
 import { setStatsEnabled } from "../stats/collector";
 import { prepareStatusPlace, startStatistics, statsSettings } from "../stats/reporter";
-import { getpwnam, preloadLibc, setsid, strerror, unixListen } from "../sys/libc";
+import { getpwnam, isatty, preloadLibc, setsid, strerror, unixListen } from "../sys/libc";
 import { MasterStatus, MASTER_LISTEN_FD } from "./masterStatus";
 import type { DaemonOptions } from "./options";
 import { getBool, getStr, readServerParams } from "./params";
-import { preJailContext, runPreJailInit } from "./preJail";
 import { checkMailOwner, chrootUid } from "./privileges";
 import { MultiServer } from "./skeleton";
 import { serveOneRequest } from "./standalone";
@@ -156,12 +156,13 @@ export async function runDaemon(o: DaemonOptions, procname: string): Promise<Sta
   // keeps ~4 ms of time zone set-up off every start.
   if (o.chroot) new Date().getTimezoneOffset();
   const approved = config.get(o.serviceName === SERVICE_WRITE ? "proxy_write_maps" : "proxy_read_maps");
-  await runPreJailInit(preJailContext(o.serviceName, approved, o.chroot));
+  await prepareTables(approved, { jailed: o.chroot });
   // Statistics files of an instance live under its queue directory (seen
   // inside the jail too); the directory is made for mail_owner now, as root.
   const statusPlace = underMaster && stats.enabled ? prepareStatusPlace(queueDir, mailOwner, o.chroot) : undefined;
   const root = o.chroot ? queueDir : undefined;
   chrootUid(root, runAs);
+
   if (root) loggingEnteredJail(root);
 
   // 6. Post-jail: the service.

@@ -8,14 +8,15 @@
  * liblmdb, 0.9.90 is format 2), PCRE2, POSIX regex, ICU (case folding),
  * mysql2 (pure JavaScript), Bun's built-in PostgreSQL client (pgsql
  * tables), and a worker thread (the entry point build.ts embeds; NSS,
- * sqlite, regexp and pcre run their blocking calls there). It also lists
- * the pre-jail hooks the drivers registered.
+ * sqlite, regexp and pcre run their blocking calls there). Last, every
+ * table type's prepare() (src/tables/prepare.ts): the drivers this
+ * executable loads only on first use must be in it and load.
  *
  * Reads: nothing. Writes: a report on standard output.
  */
-import { SQL } from "bun";
 import { getpwuid, preloadLibc } from "../sys/libc";
-import { preJailHookNames } from "./preJail";
+import { prepared, typesWithPrepare } from "../tables/prepare";
+import { TABLE_TYPES } from "../tables/registry";
 import { pcre2Missing } from "../sys/pcre2";
 import { preloadRegex } from "../sys/regex";
 import { OffloadPool } from "../tables/offload/pool";
@@ -102,8 +103,26 @@ const CHECKS: Check[] = [
   [
     "postgres (Bun's built-in SQL client, for pgsql)",
     () => {
-      if (typeof SQL !== "function") throw new Error("Bun.SQL is missing");
+      // Read only here: the getter loads Bun's SQL clients, which costs start-up time.
+      if (typeof Bun.SQL !== "function") throw new Error("Bun.SQL is missing");
       return "built in";
+    },
+  ],
+  [
+    "table types (prepare: code loaded on first use, libraries)",
+    async () => {
+      const t0 = performance.now();
+      const failed: string[] = [];
+      for (const tt of TABLE_TYPES) {
+        try {
+          await prepared(tt, { jailed: true });
+        } catch (e) {
+          failed.push(`${tt.type}: ${(e as Error).message}`);
+        }
+      }
+      if (failed.length) throw new Error(failed.join("; "));
+      const names = typesWithPrepare();
+      return `${TABLE_TYPES.length} types, ${names.length} prepared (${names.join(", ")}) in ${(performance.now() - t0).toFixed(0)} ms`;
     },
   ],
 ];
@@ -119,8 +138,6 @@ export async function selfTest(out: (line: string) => void = (l) => process.stdo
       out(`${name}: FAILED: ${(e as Error).message}`);
     }
   }
-  const hooks = preJailHookNames();
-  out(`pre-jail hooks: ${hooks.length ? hooks.join(", ") : "(none)"}`);
   out(failed ? `self-test: ${failed} check(s) failed` : "self-test: ok");
   return failed ? 1 : 0;
 }

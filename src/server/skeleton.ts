@@ -93,6 +93,8 @@ export class MultiServer implements ConnOwner {
   /** What master was last told: taken (true) or available. */
   private reportedTaken = false;
   private exiting = false;
+  /** The first request has been handled (becameInteractive). */
+  private interactive = false;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private sweepTimer: ReturnType<typeof setInterval> | undefined;
   private readonly sweepMs: number;
@@ -245,6 +247,19 @@ export class MultiServer implements ConnOwner {
     }
     if (!waiting && s.pending > 0) conn.replyClock = conn.lastRead;
     this.busy.activity();
+    if (!this.interactive) this.becameInteractive();
+  }
+
+  /**
+   * The first request is handled: start-up is over. The executable starts
+   * with JavaScriptCore's tier-up thresholds raised (build.ts: jitPolicy),
+   * so that code that runs once at start-up (configuration, the first
+   * open) is interpreted instead of compiled; from here on the JIT works
+   * as usual for the code that serves requests.
+   */
+  private becameInteractive(): void {
+    this.interactive = true;
+    (Bun as unknown as { unsafe: { setJITPolicy?(scale: number): void } }).unsafe.setJITPolicy?.(1);
   }
 
   moved(bytes: number): void {

@@ -1,7 +1,7 @@
 /**
  * libc.ts - the few C library calls that Bun and Node do not offer, through bun:ffi.
  *
- * What: chroot(2), setsid(2), alarm(2), getpwnam(3)/getpwuid(3), syslog(3),
+ * What: chroot(2), setsid(2), alarm(2), isatty(3), getpwnam(3)/getpwuid(3), syslog(3),
  * UNIX-domain datagram and listening sockets (socket/bind/listen/connect/send),
  * close(2), fcntl(2) F_DUPFD_CLOEXEC, read-only mmap(2)/munmap(2), and errno/strerror for Postfix-style
  * "%m" messages.
@@ -54,6 +54,7 @@ const symbols = {
   // fcntl(2) is variadic; only called here with an int third argument.
   fcntl: { args: ["i32", "i32", "i32"], returns: "i32" },
   getppid: { args: [], returns: "i32" },
+  isatty: { args: ["i32"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
   strerror: { args: ["i32"], returns: "ptr" },
   mmap: { args: ["ptr", "u64", "i32", "i32", "i32", "i64"], returns: "ptr" },
@@ -107,6 +108,11 @@ export function alarm(seconds: number): number {
 
 export function getppid(): number {
   return libc().getppid();
+}
+
+/** isatty(3); here rather than node:tty, whose module costs a start-up several milliseconds. */
+export function isatty(fd: number): boolean {
+  return libc().isatty(fd) === 1;
 }
 
 export interface Passwd {

@@ -33,7 +33,6 @@ import { fileToBase64 } from "./dictFile";
 import { SRC_RHS_IS_FILE } from "./flagsStr";
 import { cString, isSpaceCode } from "../util/ctype";
 import { trimTrailing } from "../util/stringops";
-import { registerPreJailInit } from "../server/preJail";
 import { readPatternSource, type FileStamp } from "./pattern/source";
 import { Op, RuleList, walkRules, type Rule } from "./pattern/rules";
 import { cidrMatches, parseCidrKey, parseCidrPattern, type CidrKey, type CidrPattern } from "./pattern/cidrMatch";
@@ -41,10 +40,6 @@ import { inetNtop, preloadInet } from "./pattern/inet";
 import { startsWithKeyword } from "./pattern/keyword";
 
 const TYPE = "cidr";
-
-registerPreJailInit("cidr", (ctx) => {
-  if (ctx.mayUse(TYPE)) preloadInet();
-});
 
 interface CidrRule extends Rule {
   pattern?: CidrPattern;
@@ -150,4 +145,5 @@ function open(args: OpenArgs): Table {
   return new CidrTable(name, list.finish(TYPE, name), src.stamp, flags | DictFlag.PATTERN);
 }
 
-export const cidr: TableType = { type: TYPE, open, refuses: READ_ONLY };
+// prepare: inet_pton/inet_ntop are bound from libc.so.6 by path, which a chroot jail hides.
+export const cidr: TableType = { type: TYPE, open, refuses: READ_ONLY, prepare: preloadInet };

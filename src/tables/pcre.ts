@@ -34,7 +34,6 @@
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
 import { TableError, type OpenArgs, type Table, type TableType, READ_ONLY } from "./table";
-import { registerPreJailInit } from "../server/preJail";
 import {
   PCRE2_ANCHORED,
   PCRE2_CASELESS,
@@ -54,10 +53,6 @@ import { readPatternSource } from "./pattern/source";
 import { GIVE_UP, INLINE_MAX_KEY, RegexTable, parseRegexRules, type RegexEngine, type Where } from "./pattern/regexRules";
 
 const TYPE = "pcre";
-
-registerPreJailInit("pcre", (ctx) => {
-  if (ctx.mayUse(TYPE)) preloadPcre2();
-});
 
 /**
  * The match limit on the main thread. PCRE2 counts its internal match()
@@ -154,4 +149,5 @@ function open(args: OpenArgs): Table {
   return new RegexTable(pcreEngine, name, rules, src.stamp, flags | DictFlag.PATTERN);
 }
 
-export const pcre: TableType = { type: TYPE, open, refuses: READ_ONLY };
+// prepare: libpcre2-8 is opened by path, which a chroot jail hides.
+export const pcre: TableType = { type: TYPE, open, refuses: READ_ONLY, prepare: preloadPcre2 };

@@ -31,16 +31,11 @@
 import { DictFlag } from "../protocol/constants";
 import { msg } from "../log/msg";
 import { type OpenArgs, type Table, type TableType, READ_ONLY } from "./table";
-import { registerPreJailInit } from "../server/preJail";
 import { PosixRegex, REG_EXTENDED, REG_ICASE, REG_NEWLINE, REG_NOSUB, cSubject, preloadRegex, withCLocale } from "../sys/regex";
 import { readPatternSource } from "./pattern/source";
 import { INLINE_MAX_KEY, RegexTable, parseRegexRules, type RegexEngine, type Where } from "./pattern/regexRules";
 
 const TYPE = "regexp";
-
-registerPreJailInit("regexp", (ctx) => {
-  if (ctx.mayUse(TYPE)) preloadRegex();
-});
 
 /** A compiled rule pattern and the group offsets of its last match. */
 interface Compiled {
@@ -139,4 +134,5 @@ function open(args: OpenArgs): Table {
   return new RegexTable(regexpEngine, name, rules, src.stamp, flags | DictFlag.PATTERN);
 }
 
-export const regexp: TableType = { type: TYPE, open, refuses: READ_ONLY };
+// prepare: regcomp/regexec are bound from libc.so.6 by path, which a chroot jail hides.
+export const regexp: TableType = { type: TYPE, open, refuses: READ_ONLY, prepare: preloadRegex };

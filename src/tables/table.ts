@@ -215,6 +215,15 @@ export type OpenRefusal = "write" | { readonly unauth: string };
 /** The refusal of the read-only types. */
 export const READ_ONLY: readonly OpenRefusal[] = ["write"];
 
+/** What TableType.prepare() is told. */
+export interface PrepareContext {
+  /**
+   * The process is about to chroot: what a type may otherwise load on
+   * first use (at a cost most processes never pay) must be loaded now.
+   */
+  readonly jailed: boolean;
+}
+
 /** One entry of the static registry (src/tables/registry.ts). */
 export interface TableType {
   type: string;
@@ -246,6 +255,18 @@ export interface TableType {
    * deletes write), so --check opens it read-write as proxywrite does.
    */
   writeFiles?(name: string): string[];
+  /**
+   * What the type needs before it can open a table, kept out of the
+   * process's start-up: code loaded on first use (a driver whose libraries
+   * cost start-up time and memory: the dynamic import() of a fixed path,
+   * see src/util/lazyModule.ts), shared libraries that bun:ffi opens by
+   * path (they cannot be found inside a chroot jail). Run once per process
+   * (src/tables/prepare.ts): by the server skeleton before it enters the jail
+   * and drops privileges, for every type the service's approved lists name;
+   * for any other type, by the dict layer before its first open. A library
+   * that cannot be loaded is no error here: open() reports it.
+   */
+  prepare?(ctx: PrepareContext): void | Promise<void>;
   /** Throw TableError("config"|"retry", text) when the table cannot be opened. */
   open(args: OpenArgs, ctx: OpenContext): Maybe<Table>;
 }

@@ -11,15 +11,14 @@
  *
  * ICU is loaded on the first non-ASCII key, which costs 10-25 ms that most
  * processes never pay; a process about to chroot loads it before the jail
- * (pre-jail hook below) when smtputf8 is enabled, since inside the jail the
+ * (prepare.ts) when smtputf8 is enabled, since inside the jail the
  * library cannot be found and keys would be folded by the approximation
  * (missing entries that postmap folded with ICU).
  *
  * Reads and logs nothing itself (icu.ts logs when ICU is missing).
  */
 import { DictFlag } from "../protocol/constants";
-import { registerPreJailInit } from "../server/preJail";
-import { icuFoldCase, preloadIcu } from "./icu";
+import { icuFoldCase } from "./icu";
 
 let utf8Enabled = false;
 
@@ -31,10 +30,6 @@ export function setUtf8Enabled(on: boolean): void {
 export function isUtf8Enabled(): boolean {
   return utf8Enabled;
 }
-
-registerPreJailInit("icu", (ctx) => {
-  if (ctx.jailed && utf8Enabled) preloadIcu();
-});
 
 /** DICT_NEED_UTF8_ACTIVATION(util_utf8_enable, flags). */
 export function needUtf8Activation(flags: number): boolean {

@@ -3,7 +3,7 @@
  * proxymap process chroots to queue_directory and runs as mail_owner.
  * Inside the jail there is no /tmp to unpack an embedded addon into, no
  * libc.so.6, libpcre2 or libdb path: everything a table type needs must be
- * loaded before the chroot (src/server/preJail.ts). Real `postmap -q`
+ * loaded before the chroot (TableType.prepare, src/tables/prepare.ts). Real `postmap -q`
  * clients ask tables that live inside the jail, of every type whose driver
  * loads something native: lmdb (embedded addon), hash (libdb), pcre
  * (libpcre2), regexp and cidr (libc), plus texthash; regexp and pcre walks

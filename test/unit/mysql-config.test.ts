@@ -1,7 +1,7 @@
 /**
  * mysql tables: reading the configuration - the .cf file and main.cf form
  * (cfgParser.ts), every mysql_table(5) field with its default and the
- * reference's error texts (mysql.ts parseMysqlConfig), option files
+ * reference's error texts (mysql/driver.ts parseMysqlConfig), option files
  * (optionFile.ts), `hosts` entries (hosts.ts), TLS settings, and the
  * sharing of one pool by tables with the same connection settings.
  * No database needed.
@@ -12,7 +12,8 @@ import { mkdtempSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DictFlag } from "../../src/protocol/constants";
-import { MYSQL_DEFAULTS, mysqlTable, parseMysqlConfig, setMysqlMainConfig } from "../../src/tables/mysql";
+import { mysqlTable } from "../../src/tables/mysql";
+import { MYSQL_DEFAULTS, parseMysqlConfig, setMysqlMainConfig } from "../../src/tables/mysql/driver";
 import { CfgParser, parseCInt } from "../../src/tables/dbCommon/cfgParser";
 import { DEFAULT_SOCKET, parseHost, parseHosts, resolveTarget } from "../../src/tables/mysql/hosts";
 import { readClientOptions } from "../../src/tables/mysql/optionFile";

@@ -22,7 +22,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Status } from "../../src/protocol/constants";
-import { setMysqlMainConfig } from "../../src/tables/mysql";
+import { setMysqlMainConfig } from "../../src/tables/mysql/driver";
 import { closeAllDicts } from "../../src/tables/dict";
 import {
   closeOurTables,

@@ -1,5 +1,5 @@
 /**
- * socketmap.test.ts - the socketmap table (src/tables/socketmap.ts) and its
+ * socketmap.test.ts - the socketmap table (src/tables/socketmap.ts, its driver socketmap/driver.ts) and its
  * netstring codec, against a real socketmap server of our own
  * (test/helpers/socketmap-server.ts) on a UNIX socket and on loopback TCP:
  *  - the same requests to the C proxymap (the oracle) and to ours give the
@@ -22,7 +22,7 @@ import { WireClient } from "../helpers/wire";
 import { startListening, writeListenConfig } from "../helpers/listen";
 import { parseIn, runOracle, runOurs, withoutReference } from "../golden/lib/golden";
 import { decodeNetstring, encodeNetstring } from "../../src/tables/net/netstring";
-import { socketmapLimits } from "../../src/tables/socketmap";
+import { socketmapLimits } from "../../src/tables/socketmap/driver";
 import { closeAllDicts, dictGet, openDict } from "../../src/tables/dict";
 import { setLogSinks } from "../../src/log/msg";
 import { Status } from "../../src/protocol/constants";

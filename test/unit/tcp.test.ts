@@ -1,5 +1,5 @@
 /**
- * tcp.test.ts - the tcp table (src/tables/tcp.ts, tcp_table(5)) and its
+ * tcp.test.ts - the tcp table (src/tables/tcp.ts, its driver tcp/driver.ts; tcp_table(5)) and its
  * %XX codec, against a real tcp_table server of our own
  * (test/helpers/tcp-server.ts) on loopback TCP:
  *  - the same requests to the C proxymap (the oracle) and to ours give the
@@ -16,7 +16,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:tes
 import { TcpTableServer } from "../helpers/tcp-server";
 import { parseIn, runOracle, runOurs, withoutReference } from "../golden/lib/golden";
 import { hexQuote, hexUnquote, printableWith } from "../../src/tables/net/text";
-import { tcpLimits } from "../../src/tables/tcp";
+import { tcpLimits } from "../../src/tables/tcp/driver";
 import { closeAllDicts, dictGet, openDict } from "../../src/tables/dict";
 import { setLogSinks } from "../../src/log/msg";
 import { Status } from "../../src/protocol/constants";

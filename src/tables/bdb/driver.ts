@@ -42,7 +42,7 @@ import { TableError, settledIf, type Maybe, type OpenArgs, type Out, type Table,
 import { lowercaseAscii } from "../utf8";
 import { cString } from "../../util/ctype";
 import { BdbHandle, BdbCallError, type BdbType } from "./handle";
-import { BdbUnavailable, dbStrerror, libdb, takeDbMessages } from "./lib";
+import { BdbUnavailable, dbStrerror, libdb, preloadLibdb, takeDbMessages } from "./lib";
 import { LOCK_WAIT_LIMIT_MS, LockError, LockTimeout, flockQueue, lockNow, tryLock, type LockMode } from "./lock";
 import type { LockQueue } from "../lockQueue";
 import { DB_CONST } from "./offsets.generated";
@@ -468,6 +468,9 @@ export function bdbTableType(type: BdbType): TableType {
   return {
     type,
     writeFiles: (name) => [`${name}.db`],
+    // bun:ffi opens libdb-5.3.so by path, which a chroot jail hides. A
+    // missing library is no error here: open() reports it.
+    prepare: () => void preloadLibdb(),
     open(args: OpenArgs): Table | Promise<Table> {
       try {
         libdb();

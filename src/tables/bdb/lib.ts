@@ -19,16 +19,14 @@
  * through an error callback; the binding collects them per call
  * (takeDbMessages()) so that the driver puts them into its warning.
  *
- * The library is loaded on first use, or before chroot by the pre-jail hook
- * registered here (src/server/preJail.ts).
+ * The library is loaded on first use, or before chroot by the hash and
+ * btree types' prepare() (preloadLibdb(), called through src/tables/prepare.ts).
  *
  * Reads: nothing. Logs: nothing (errors are thrown as BdbUnavailable).
  */
 import { CFunction, JSCallback, dlopen, ptr, read, toBuffer, type Pointer } from "bun:ffi";
 import { DB_H_VERSION } from "./offsets.generated";
 import { libcSymbols } from "../../sys/libc";
-import { registerPreJailInit } from "../../server/preJail";
-
 /** The shared objects tried, in order (Debian's libdb5.3 package). */
 let LIB_NAMES = ["libdb-5.3.so", "/usr/lib/x86_64-linux-gnu/libdb-5.3.so", "/usr/lib/aarch64-linux-gnu/libdb-5.3.so"];
 export const INSTALL_HINT = "apt-get install libdb5.3";
@@ -109,12 +107,6 @@ export function preloadLibdb(): boolean {
     return false;
   }
 }
-
-// bun:ffi opens libdb-5.3.so by path: do it before a chroot (-c) hides it.
-// A missing library is not an error here; hash/btree tables report it.
-registerPreJailInit("libdb", (ctx) => {
-  if (ctx.mayUse("hash") || ctx.mayUse("btree")) preloadLibdb();
-});
 
 /** The C string at p as a byte string. */
 export function cstr(p: Pointer | number | null): string {

@@ -33,6 +33,7 @@ import type { Gen } from "../../protocol/scan";
 import { msg } from "../../log/msg";
 import { TableError, type Maybe, type OpenContext, type Table, type TableType } from "../table";
 import { findTableType } from "../registry";
+import { prepared } from "../prepare";
 import { dictFlagsStr, SURROGATE } from "../flagsStr";
 import { needUtf8Activation } from "../utf8";
 import { cached, closeQuietly, enter, probeChanged, retire } from "./cache";
@@ -100,7 +101,9 @@ export function create(typeName: string, reg: string, writer: boolean, flags: nu
   }
   let t: Maybe<Table>;
   try {
-    t = tt.open({ type, name, write: writer, flags, gen }, contextFor(gen, writer));
+    const args = { type, name, write: writer, flags, gen };
+    const ready = prepared(tt); // a type's first open: its code and libraries (prepare.ts)
+    t = ready ? ready.then(() => tt.open(args, contextFor(gen, writer))) : tt.open(args, contextFor(gen, writer));
   } catch (err) {
     return made.failed(err);
   }

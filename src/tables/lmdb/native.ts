@@ -6,18 +6,16 @@
  * Bun first writes the embedded .node file to $TMPDIR, then dlopen()s it,
  * which costs about 3 ms of start-up and 9 MB of memory that a proxymap
  * serving no lmdb table should not pay. So slmdb.ts reaches the package
- * through lmdbPackage(), and lmdb.ts awaits loadLmdb() before its first open.
- * The import is a dynamic import() of a fixed module path, which the
- * bundler still embeds (only its evaluation is deferred).
+ * through lmdbPackage(), and the lmdb type's prepare() (lmdb.ts) loads it
+ * before the first open. The import is a dynamic import() of a fixed module
+ * path, which the bundler embeds in a chunk of its own (src/util/lazyModule.ts).
  *
- * A chrooted process cannot write $TMPDIR or reach the addon afterwards: the
- * pre-jail hook below loads the package before chroot whenever the
- * service's approved tables mention lmdb.
+ * A chrooted process cannot reach the addon afterwards: prepare() runs
+ * before chroot whenever the service's approved tables mention lmdb
+ * (src/tables/prepare.ts).
  *
  * Logs nothing (a failed load surfaces as the table's open error).
  */
-import { registerPreJailInit } from "../../server/preJail";
-
 type Loaded = typeof import("./nativeParts");
 
 let loaded: Loaded | undefined;
@@ -38,5 +36,3 @@ export function lmdbPackage(): Loaded {
 export function lmdbLoaded(): boolean {
   return loaded !== undefined;
 }
-
-registerPreJailInit("lmdb", (ctx) => (ctx.mayUse("lmdb") ? loadLmdb().then(() => undefined) : undefined));
