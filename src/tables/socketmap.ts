@@ -18,5 +18,5 @@ export const socketmap: TableType = {
   type: "socketmap",
   refuses: ["write", { unauth: "security-sensitive data" }],
   prepare: () => driver.load().then(() => undefined),
-  open: (args, ctx) => driver.use((d) => d.open(args, ctx)),
+  open: (args) => driver.use((d) => d.open(args)),
 };

@@ -17,5 +17,5 @@ export const tcp: TableType = {
   type: "tcp",
   refuses: [{ unauth: "security sensitive data" }, "write"],
   prepare: () => driver.load().then(() => undefined),
-  open: (args, ctx) => driver.use((d) => d.open(args, ctx)),
+  open: (args) => driver.use((d) => d.open(args)),
 };
