@@ -158,33 +158,39 @@ describe("native parts: a private directory beside the executable, never /tmp", 
   };
 
   test("with /tmp mounted noexec: --self-test passes, an lmdb table answers, nothing lands in /tmp", () => {
-    const exe = copy();
-    const cf = mkdtempSync(join(dir, "cf-"));
-    writeFileSync(join(cf, "map"), "alpha one\n");
-    expect(Bun.spawnSync(["postmap", `lmdb:${cf}/map`]).exitCode).toBe(0);
-    writeFileSync(join(cf, "main.cf"), `proxy_read_maps = proxy:lmdb:${cf}/map\n`);
-    // printf's \\000 is a NUL (a bare \\0 would take the flags' digits as octal).
-    const req = ["request", "lookup", "table", `lmdb:${cf}/map`, "flags", "524353", "key", "alpha", ""].join("\\000") + "\\000";
-    const script = [
-      "mount -t tmpfs -o noexec tmpfs /tmp",
-      `${exe} --self-test`,
-      `printf '${req}' | MAIL_CONFIG=${cf} ${exe} -S | tr '\\0' '|'`,
-      "echo; echo TMP:; ls -A /tmp",
-    ].join(" && ");
-    const r = Bun.spawnSync(["unshare", "-m", "sh", "-c", script], { stdout: "pipe", stderr: "pipe" });
-    const out = r.stdout.toString();
-    expect(out).toContain("self-test: ok");
-    expect(out).toMatch(new RegExp(`lmdb \\(native addon\\): .*data format 1.*loaded from ${dirname(exe)}/proxymap-bun\\.native/lmdb-[0-9a-f]{16}\\.node`));
-    expect(out).toContain("status|0|value|one||");
-    expect(out.split("TMP:\n")[1]).toBe("");
-    expect(r.exitCode).toBe(0);
-    // The private directory: root's, mode 0755; the file root's, 0644.
-    const pdir = join(dirname(exe), "proxymap-bun.native");
-    const ds = statSync(pdir);
-    expect([ds.uid, ds.mode & 0o777]).toEqual([0, 0o755]);
-    const [name] = readdirSync(pdir);
-    const fs = statSync(join(pdir, name));
-    expect([fs.uid, fs.mode & 0o777]).toEqual([0, 0o644]);
+    // The copy lives outside /tmp (the checkout may be below it, and the tmpfs hides it).
+    const outside = mkdtempSync("/var/tmp/proxymap-noexec-");
+    try {
+      const exe = copy(outside);
+      const cf = mkdtempSync(join(outside, "cf-"));
+      writeFileSync(join(cf, "map"), "alpha one\n");
+      expect(Bun.spawnSync(["postmap", `lmdb:${cf}/map`]).exitCode).toBe(0);
+      writeFileSync(join(cf, "main.cf"), `proxy_read_maps = proxy:lmdb:${cf}/map\n`);
+      // printf's \\000 is a NUL (a bare \\0 would take the flags' digits as octal).
+      const req = ["request", "lookup", "table", `lmdb:${cf}/map`, "flags", "524353", "key", "alpha", ""].join("\\000") + "\\000";
+      const script = [
+        "mount -t tmpfs -o noexec tmpfs /tmp",
+        `${exe} --self-test`,
+        `printf '${req}' | MAIL_CONFIG=${cf} ${exe} -S | tr '\\0' '|'`,
+        "echo; echo TMP:; ls -A /tmp",
+      ].join(" && ");
+      const r = Bun.spawnSync(["unshare", "-m", "sh", "-c", script], { stdout: "pipe", stderr: "pipe" });
+      const out = r.stdout.toString();
+      expect(out).toContain("self-test: ok");
+      expect(out).toMatch(new RegExp(`lmdb \\(native addon\\): .*data format 1.*loaded from ${dirname(exe)}/proxymap-bun\\.native/lmdb-[0-9a-f]{16}\\.node`));
+      expect(out).toContain("status|0|value|one||");
+      expect(out.split("TMP:\n")[1]).toBe("");
+      expect(r.exitCode).toBe(0);
+      // The private directory: root's, mode 0755; the file root's, 0644.
+      const pdir = join(dirname(exe), "proxymap-bun.native");
+      const ds = statSync(pdir);
+      expect([ds.uid, ds.mode & 0o777]).toEqual([0, 0o755]);
+      const [name] = readdirSync(pdir);
+      const fs = statSync(join(pdir, name));
+      expect([fs.uid, fs.mode & 0o777]).toEqual([0, 0o644]);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 
   test("made once: a second start writes nothing", () => {
