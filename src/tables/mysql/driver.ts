@@ -42,14 +42,14 @@ import type { SslOptions } from "mysql2";
 import { msg } from "../../log/msg";
 import { DictFlag } from "../../protocol/constants";
 import { TableError, type BackendStats, type OpenArgs, type OpenContext, type Table } from "../table";
-import { Outcome } from "../../stats/counters";
 import { lowercaseAscii } from "../utf8";
 import { cString } from "../../util/ctype";
 import { CfgParser } from "../dbCommon/cfgParser";
 import { DomainList } from "../dbCommon/domain";
 import { parseHosts, resolveTarget } from "./hosts";
 import { readClientOptions, type ClientOptions } from "./optionFile";
-import { acquirePool, Refused, Unavailable, type Pool, type PoolSettings, type ResultSet } from "./pool";
+import { acquirePool, Refused, type Pool, type PoolSettings, type ResultSet } from "./pool";
+import { answerOutcome, sqlLookup, type Answer } from "../dbCommon/lookup";
 import { legacyQuery, TemplateContext } from "../dbCommon/expand";
 import { readCertificateDir } from "../net/certDir";
 
@@ -218,9 +218,6 @@ export function parseMysqlConfig(p: CfgParser, open: OpenContext): MysqlConfig {
   };
 }
 
-/** What accept() makes of a reply. */
-type Answer = { value: string | undefined } | { overLimit: true };
-
 class MysqlTable implements Table {
   flags: number;
   private readonly label: string;
@@ -239,38 +236,26 @@ class MysqlTable implements Table {
     return this.lookupFolded(name);
   }
 
-  private async lookupFolded(name: string): Promise<string | undefined> {
+  private lookupFolded(name: string): Promise<string | undefined> {
     const cfg = this.cfg;
-    if (cfg.domain) {
-      const r = await cfg.domain.check(name);
-      if (r === "nomatch") {
-        if (msg.verbose) msg.info(`dict_mysql_lookup: Skipping lookup of '${name}'`);
-        return undefined;
-      }
-      if (r !== "match") throw new TableError(r, `${this.label} 'domain' pattern match failed for '${name}'`);
-    }
-    // Keys that lack what the templates need are not looked up at all.
-    if (cfg.ctx.expandQuery(cfg.query, name) === undefined) return undefined;
-    let answer: Answer;
-    try {
-      answer = await this.pool.run(
-        this.label,
-        (quote) => cfg.ctx.expandQuery(cfg.query, name, quote) ?? "",
-        (sets) => this.accept(sets, name),
-        (a) => ("overLimit" in a ? Outcome.retry : a.value === undefined ? Outcome.notfound : Outcome.ok),
-      );
-    } catch (e) {
-      if (e instanceof Unavailable) {
-        // All hosts failed (already logged) or are down (the reference is silent).
-        const why = e.message === "no database server available" ? "" : `${this.label}: ${e.message}`;
-        throw new TableError("retry", why);
-      }
-      throw e;
-    }
-    if ("overLimit" in answer) {
-      throw new TableError("retry", `dict_mysql_lookup: ${cfg.name}: Expansion limit exceeded for key: '${name}'`);
-    }
-    return answer.value;
+    return sqlLookup(
+      {
+        me: "dict_mysql_lookup",
+        label: this.label,
+        name: cfg.name,
+        domain: cfg.domain,
+        domainFailure: (key) => `${this.label} 'domain' pattern match failed for '${key}'`,
+        expandable: (key) => cfg.ctx.expandQuery(cfg.query, key) !== undefined,
+        run: (key) =>
+          this.pool.run(
+            this.label,
+            (quote) => cfg.ctx.expandQuery(cfg.query, key, quote) ?? "",
+            (sets) => this.accept(sets, key),
+            answerOutcome,
+          ),
+      },
+      name,
+    );
   }
 
   /** The reference's result handling; Refused makes the pool try the next host. */

@@ -36,11 +36,11 @@
 import { msg } from "../../log/msg";
 import { DictFlag } from "../../protocol/constants";
 import { TableError, type BackendStats, type OpenArgs, type OpenContext, type Table } from "../table";
-import { Outcome } from "../../stats/counters";
 import { lowercaseAscii } from "../utf8";
 import { CfgParser } from "../dbCommon/cfgParser";
 import { installedGeneration } from "../dbCommon/mainConfig";
-import { Refused, Unavailable } from "../dbCommon/hostPool";
+import { Refused } from "../dbCommon/hostPool";
+import { answerOutcome, sqlLookup, type Answer } from "../dbCommon/lookup";
 import { parsePgsqlConfig, type PgsqlConfig } from "./config";
 import { checkLatin1, ConversionError, escapeString, QuoteError, resultBytes } from "./encoding";
 import { serverErrorText } from "./messages";
@@ -49,9 +49,6 @@ import type { PgConn, PgResult } from "./connection";
 
 const TYPE = "pgsql";
 const ME = "dict_pgsql_lookup";
-
-/** What accept() makes of a result. */
-type Answer = { value: string | undefined } | { overLimit: true };
 
 class PgsqlTable implements Table {
   flags: number;
@@ -72,39 +69,27 @@ class PgsqlTable implements Table {
     return this.lookupFolded(name);
   }
 
-  private async lookupFolded(name: string): Promise<string | undefined> {
+  private lookupFolded(name: string): Promise<string | undefined> {
     const cfg = this.cfg;
-    if (cfg.domain) {
-      const r = await cfg.domain.check(name);
-      if (r === "nomatch") {
-        if (msg.verbose) msg.info(`${ME}: Skipping lookup of '${name}'`);
-        return undefined;
-      }
-      // The table lookup problem is logged already; unlike mysql, the reference adds nothing.
-      if (r !== "match") throw new TableError(r, "");
-    }
-    // Keys that lack what the templates need are not looked up at all.
-    if (cfg.ctx.expandQuery(cfg.query, name) === undefined) return undefined;
-    let answer: Answer;
-    try {
-      answer = await this.pool.run(
-        this.label,
-        (conn) => this.build(conn, name),
-        (result, conn) => this.accept(result, conn, name),
-        (a) => ("overLimit" in a ? Outcome.retry : a.value === undefined ? Outcome.notfound : Outcome.ok),
-      );
-    } catch (e) {
-      if (e instanceof Unavailable) {
-        // All hosts failed (already logged) or are down (the reference is silent).
-        const why = e.message === "no database server available" ? "" : `${this.label}: ${e.message}`;
-        throw new TableError("retry", why);
-      }
-      throw e;
-    }
-    if ("overLimit" in answer) {
-      throw new TableError("retry", `${ME}: ${cfg.name}: Expansion limit exceeded for key: '${name}'`);
-    }
-    return answer.value;
+    return sqlLookup(
+      {
+        me: ME,
+        label: this.label,
+        name: cfg.name,
+        domain: cfg.domain,
+        // The table lookup problem is logged already; unlike mysql, the reference adds nothing.
+        domainFailure: () => "",
+        expandable: (key) => cfg.ctx.expandQuery(cfg.query, key) !== undefined,
+        run: (key) =>
+          this.pool.run(
+            this.label,
+            (conn) => this.build(conn, key),
+            (result, conn) => this.accept(result, conn, key),
+            answerOutcome,
+          ),
+      },
+      name,
+    );
   }
 
   /** The query for one connection: the key quoted for its encoding and string mode. */
