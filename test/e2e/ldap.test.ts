@@ -22,12 +22,12 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readlinkSync, writeFileSync } from "node:fs";
-import { createConnection } from "node:net";
 import { join } from "node:path";
 import { BASE, MAIL_KEYS } from "../helpers/ldap-data";
 import { OUR_PROXYMAP, PostfixInstance, type ProxymapImpl } from "../helpers/postfix-instance";
 import { requireFile, requireOurBinary, requirePostfix } from "../helpers/require";
 import { freePort, PrivateSlapd } from "../helpers/slapd";
+import { lastLine, smtpSession } from "../helpers/smtp";
 
 setDefaultTimeout(60_000);
 
@@ -81,46 +81,8 @@ async function start(impl: ProxymapImpl, withSmtpd: boolean): Promise<PostfixIns
   return inst;
 }
 
-/** One SMTP session: the reply (all lines) to each command, after the greeting. */
-async function smtp(commands: string[]): Promise<string[]> {
-  const sock = createConnection({ host: "127.0.0.1", port: smtpPort });
-  let buf = "";
-  const waiters: (() => void)[] = [];
-  sock.on("data", (d) => {
-    buf += d.toString("latin1");
-    waiters.splice(0).forEach((w) => w());
-  });
-  sock.on("error", () => waiters.splice(0).forEach((w) => w()));
-  const reply = async (): Promise<string> => {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      const m = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\r?\n/.exec(buf);
-      if (m) {
-        buf = buf.slice(m[0].length);
-        return m[0].trimEnd();
-      }
-      if (Date.now() > deadline || sock.destroyed) return `(no reply: ${JSON.stringify(buf)})`;
-      await new Promise<void>((r) => {
-        waiters.push(r);
-        setTimeout(r, 200);
-      });
-    }
-  };
-  const out: string[] = [];
-  try {
-    const greeting = await reply();
-    if (!greeting.startsWith("220")) return [greeting];
-    for (const c of commands) {
-      sock.write(c + "\r\n");
-      out.push(await reply());
-    }
-  } finally {
-    sock.end();
-  }
-  return out;
-}
-
-const lastLine = (r: string) => r.split("\n").at(-1)!.replace(/\r$/, "");
+/** One SMTP session from 127.0.0.1: the reply (all lines) to each command, after the greeting. */
+const smtp = (commands: string[]) => smtpSession(smtpPort, "127.0.0.1", commands);
 
 describe("e2e: smtpd and postmap resolve LDAP tables through our proxymap", () => {
   beforeAll(async () => {
