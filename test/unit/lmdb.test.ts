@@ -63,6 +63,11 @@ beforeAll(async () => {
   await loadLmdb();
 });
 
+/** Let the event loop finish its turn (and drop the lmdb shared locks kept for it). */
+async function nextTurn(): Promise<void> {
+  await new Promise((r) => setImmediate(r));
+}
+
 describe("lmdb setup", () => {
   test("the format-1 addon is built", () => {
     if (!existsSync(STAMP) || !readFileSync(STAMP, "latin1").includes("LMDB_DATA_V1=true")) {
@@ -106,7 +111,7 @@ describe("lmdb driver", () => {
     }
   });
 
-  test("our updates are read by the real postmap, theirs by us (open table, no re-open)", () => {
+  test("our updates are read by the real postmap, theirs by us (open table, no re-open)", async () => {
     const { dir, file } = build("seed 0\n");
     try {
       const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }, TEST_CTX) as Table);
@@ -114,6 +119,10 @@ describe("lmdb driver", () => {
       expect(run(["postmap", "-q", "ours", `lmdb:${file}`])).toBe("from-bun\n");
       run(["postmap", "-i", `lmdb:${file}`], "theirs from-postmap\n");
       expect(t.lookup("theirs", L)).toBe("from-postmap");
+      // The lookup's shared lock lasts until the end of this turn of the
+      // event loop (src/tables/lockQueue.ts): let it end before postmap,
+      // run synchronously here, waits for the exclusive lock.
+      await nextTurn();
       run(["postmap", "-d", "seed", `lmdb:${file}`]);
       expect(t.lookup("seed", L)).toBeUndefined();
       expect(t.delete!("ours", W)).toBe(true);
@@ -245,6 +254,39 @@ describe("lmdb driver", () => {
       // With the file free, a LOCK lookup answers at once, without a Promise.
       expect(t.lookup("a", L)).toBe("1");
       t.close!();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("lmdb lock lifetime", () => {
+  /** Can another process take the exclusive fcntl lock now? (perl, run while our event loop waits) */
+  function othersCanWrite(path: string): boolean {
+    const r = Bun.spawnSync(["perl", "-e", `use Fcntl; open(F, "+<", $ARGV[0]) or die; my $l = pack("s s x4 q q l x4", F_WRLCK, 0, 0, 0, 0); exit(fcntl(F, F_SETLK, $l) ? 0 : 3);`, path]);
+    return r.exitCode === 0;
+  }
+
+  test("LOCK lookups of one event-loop turn share one shared lock, dropped before the next turn; an update drops it at once", async () => {
+    const { dir, file } = build("a 1\nb 2\n");
+    try {
+      const t = asCaller(lmdb.open({ type: "lmdb", name: file, write: true, flags: 0 }, TEST_CTX) as Table);
+      expect(othersCanWrite(file + ".lmdb")).toBe(true);
+      expect(t.lookup("a", L)).toBe("1");
+      expect(t.lookup("b", L)).toBe("2");
+      // Still this turn: the lookups' shared lock is held, a writer would wait.
+      expect(othersCanWrite(file + ".lmdb")).toBe(false);
+      await nextTurn();
+      expect(othersCanWrite(file + ".lmdb")).toBe(true);
+      // An exclusive operation after a kept shared lock converts it and drops it when done.
+      expect(t.lookup("a", L)).toBe("1");
+      t.update!("c", "3", L);
+      expect(othersCanWrite(file + ".lmdb")).toBe(true);
+      expect(t.lookup("c", L)).toBe("3");
+      await nextTurn();
+      expect(othersCanWrite(file + ".lmdb")).toBe(true);
+      t.close!();
+      expect(othersCanWrite(file + ".lmdb")).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

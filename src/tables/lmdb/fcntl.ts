@@ -48,6 +48,8 @@ const EINTR = 4;
 const EACCES = 13;
 const EAGAIN = 11;
 
+const flock = Buffer.alloc(32);
+
 /** What tryFcntlLock() returns when another process holds a conflicting lock. */
 export const LOCK_BUSY = -1;
 
@@ -57,9 +59,10 @@ export const LOCK_BUSY = -1;
  * errno.
  */
 export function tryFcntlLock(fd: number, type: number): number {
-  const fl = Buffer.alloc(32);
+  // One struct for every call: SEEK_SET, start 0, length 0 (the whole
+  // file) never change; only l_type does. Calls never overlap (one thread).
+  const fl = flock;
   fl.writeInt16LE(type, 0);
-  fl.writeInt16LE(0, 2); // SEEK_SET, start 0, length 0 = the whole file
   for (;;) {
     if (c().fcntl(fd, F_SETLK, fl) === 0) return 0;
     const e = errno();

@@ -29,7 +29,7 @@ import { statSync } from "node:fs";
 import type { RootDatabase } from "lmdb";
 import { msg } from "../../log/msg";
 import { lmdbPackage } from "./native";
-import { LOCK_BUSY, LOCK_NONE, closeFd, openForLock, tryFcntlLock } from "./fcntl";
+import { LOCK_BUSY, LOCK_NONE, LOCK_SHARED, closeFd, openForLock, tryFcntlLock } from "./fcntl";
 import { LockLost, LockQueue, type Locker } from "../lockQueue";
 
 /** slmdb.c's allowance above the file size when sizing the map. */
@@ -173,6 +173,9 @@ export class Slmdb {
       if (err !== 0) throw new LockFailed(err, "unlock");
       this.held = LOCK_NONE;
     },
+    // fcntl locks belong to the process and merge: a shared one may stay
+    // for the rest of the event loop's turn (../lockQueue.ts).
+    lingerMode: LOCK_SHARED,
   };
 
   /** The file's operations, in order, each under the lock it asks for. */
