@@ -100,6 +100,7 @@ export class LockQueue<M> {
     // on the same descriptor; any other request converts it (fcntl) or
     // takes a new one, and while that is busy the kept one stays queued for
     // release.
+    if (k && k.fd !== f) this.release(); // kept on a descriptor this operation does not use
     if (!(k && k.fd === f && k.mode === mode && k.current() === f)) {
       if (!this.locker.tryLock(f, mode)) return BUSY;
     }
@@ -127,11 +128,14 @@ export class LockQueue<M> {
     this.kept = { fd: f, mode, current };
     if (this.releaseQueued) return;
     this.releaseQueued = true;
-    setImmediate(() => this.release());
+    setImmediate(() => {
+      this.releaseQueued = false;
+      this.release();
+    });
   }
 
+  /** Drop the kept lock (at the end of the turn, or earlier when another descriptor is used). */
   private release(): void {
-    this.releaseQueued = false;
     const k = this.kept;
     this.kept = undefined;
     // A descriptor closed or replaced since took its locks with it.

@@ -14,6 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LockLost } from "../../src/tables/lockQueue";
 import { flockQueue, tryLock, unlock } from "../../src/tables/bdb/lock";
+import { LOCK_BUSY, LOCK_EXCLUSIVE, LOCK_NONE, LOCK_SHARED, tryFcntlLock } from "../../src/tables/lmdb/fcntl";
+import { LockQueue, type Locker } from "../../src/tables/lockQueue";
 import { requireCommand } from "../helpers/require";
 
 const dir = mkdtempSync(join(tmpdir(), "lockqueue-"));
@@ -99,6 +101,65 @@ describe("lock queue", () => {
       expect(await r).toBe(2);
     } finally {
       closeSync(fd);
+    }
+  });
+});
+
+/** Can another process take an exclusive fcntl lock on the file now? (perl; our event loop waits meanwhile) */
+function othersCanWrite(): boolean {
+  requireCommand("perl", "apt-get install perl");
+  const r = Bun.spawnSync(["perl", "-e", `use Fcntl; open(F, "+<", $ARGV[0]) or die; my $l = pack("s s x4 q q l x4", F_WRLCK, 0, 0, 0, 0); exit(fcntl(F, F_SETLK, $l) ? 0 : 3);`, file]);
+  return r.exitCode === 0;
+}
+
+/** lmdb's Locker shape: fcntl locks, the shared one lingering until the end of the turn. */
+const FCNTL: Locker<number> = {
+  tryLock: (fd, type) => {
+    const e = tryFcntlLock(fd, type);
+    if (e === LOCK_BUSY) return false;
+    if (e !== 0) throw new Error(`lock: errno ${e}`);
+    return true;
+  },
+  unlock: (fd) => {
+    const e = tryFcntlLock(fd, LOCK_NONE);
+    if (e !== 0) throw new Error(`unlock: errno ${e}`);
+  },
+  lingerMode: LOCK_SHARED,
+};
+
+const nextTurn = () => new Promise((r) => setImmediate(r));
+
+describe("lock queue, lingering shared lock (fcntl)", () => {
+  test("kept for the rest of the turn, dropped after; an exclusive operation drops it at once", async () => {
+    const q = new LockQueue(FCNTL);
+    const fd = openSync(file, "r+");
+    try {
+      expect(q.run(() => fd, LOCK_SHARED, () => 1)).toBe(1);
+      expect(q.run(() => fd, LOCK_SHARED, () => 2)).toBe(2);
+      expect(othersCanWrite()).toBe(false);
+      await nextTurn();
+      expect(othersCanWrite()).toBe(true);
+      q.run(() => fd, LOCK_SHARED, () => 3);
+      expect(q.run(() => fd, LOCK_EXCLUSIVE, () => 4)).toBe(4);
+      expect(othersCanWrite()).toBe(true);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  test("an operation on another descriptor releases the kept lock before taking its own", async () => {
+    const q = new LockQueue(FCNTL);
+    const a = openSync(file, "r+");
+    const b = openSync(file, "r+");
+    try {
+      expect(q.run(() => a, LOCK_SHARED, () => 1)).toBe(1);
+      expect(q.run(() => b, LOCK_SHARED, () => 2)).toBe(2);
+      expect(othersCanWrite()).toBe(false);
+      await nextTurn();
+      expect(othersCanWrite()).toBe(true);
+    } finally {
+      closeSync(a);
+      closeSync(b);
     }
   });
 });
