@@ -3,11 +3,12 @@
  * loop (src/tables/offload/pool.ts): lazy start, answers and errors, a
  * stuck call that does not delay the next one (another worker starts), a
  * pool whose workers are all stuck (calls queue, the busy rule reports the
- * process taken), a worker that dies. The stuck calls are real: a POSIX
+ * process taken), a worker that dies, calls queued behind a busy worker
+ * sent together (one table's per message). The stuck calls are real: a POSIX
  * back-reference that glibc needs a few hundred milliseconds for.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { OffloadPool, OffloadError, STALL_MS, offloadStalled } from "../../src/tables/offload/pool";
+import { MAX_BATCH, OffloadPool, OffloadError, STALL_MS, offloadStalled } from "../../src/tables/offload/pool";
 import type { MatchProgram, WalkAnswer } from "../../src/tables/pattern/matchJobs";
 import { REG_EXTENDED } from "../../src/sys/regex";
 import { BusyMonitor, TICK_MS } from "../../src/server/busy";
@@ -64,6 +65,31 @@ describe("offload pools", () => {
     expect((e as Error).message).toBe("unknown job no.such.job");
     // Calls one after the other never find the worker busy: one worker.
     for (let i = 0; i < 200; i++) await p.call("offload.ping", null);
+    expect(p.workers).toBe(1);
+  });
+
+  test("calls queued behind a busy worker go to it in one message, one job and table per batch, each with its own answer", async () => {
+    const p = pool(1);
+    await p.call("offload.ping", null);
+    await slowWalk(p, "a"); // the walk's rules loaded
+    const sent = p.stats.messages;
+    // The first call finds the worker free and goes alone, at once.
+    const first = slowWalk(p, "ab".repeat(8));
+    const pings = Array.from({ length: MAX_BATCH + 4 }, () => p.call("offload.ping", null));
+    const bad = p.call("no.such.job", null);
+    const walks = [slowWalk(p, "y"), slowWalk(p, "z")]; // no "x": no match
+    const more = Array.from({ length: 3 }, () => p.call("offload.ping", null));
+    expect(p.stats.messages).toBe(sent + 1);
+    expect(await first).toEqual({ at: -1, offsets: [], errors: [] });
+    expect(await Promise.all([...pings, ...more])).toEqual(Array(MAX_BATCH + 7).fill("pong"));
+    expect(((await rejection(bad)) as Error).message).toBe("unknown job no.such.job");
+    expect(await Promise.all(walks)).toEqual([
+      { at: -1, offsets: [], errors: [] },
+      { at: -1, offsets: [], errors: [] },
+    ]);
+    // The first walk; MAX_BATCH pings; the other 4 pings with the 3 queued
+    // after the others; the unknown job; the two walks.
+    expect(p.stats.messages).toBe(sent + 5);
     expect(p.workers).toBe(1);
   });
 
