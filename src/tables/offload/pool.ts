@@ -12,7 +12,7 @@
  * One pool per driver kind (nss, sqlite, regexp/pcre), so a stuck regexp
  * never delays an NSS lookup. A pool starts no thread until its first call:
  * a process that serves only in-memory tables pays nothing. Each pool runs
- * one call per worker at a time and starts another worker (up to
+ * one call (or one batch, below) per worker at a time and starts another worker (up to
  * MAX_WORKERS) only when every worker has been inside one call for longer
  * than STALL_MS; a steady stream of short calls therefore uses one worker.
  * When every worker of a pool is stalled, further calls queue here and
@@ -39,10 +39,11 @@
  * each worker is sent the loader's message before its first call needing it,
  * and forget() tells every worker that has it to drop it.
  *
- * Measured (README "Blocking calls", bench/blocking.ts): a call's round
- * trip adds about 25 us of latency to the call itself and costs the main
- * thread about 11 us of CPU; a worker costs 3.5-4.3 MB of resident memory
- * and 14-25 ms to start (in the executable).
+ * Measured (README "Blocking calls", bench/blocking.ts): a message's round
+ * trip adds about 40 us of latency to the call itself and costs the main
+ * thread about 20 us of CPU (batched, with 32 calls in flight, under 5 us a
+ * call); a worker costs 4-7 MB of resident memory and 14-25 ms to start (in
+ * the executable).
  *
  * Reads: nothing. Logs: a warning when a worker dies (its calls fail, the
  * next call starts another); with -v, worker starts.
