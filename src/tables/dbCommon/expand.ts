@@ -159,13 +159,17 @@ export class TemplateContext {
     };
     const vuser = vdomain >= 0 ? value.slice(0, vdomain - 1) : value;
     let out = "";
+    // Text between directives is copied a run at a time (one concatenation
+    // per run, not per character: this runs for every lookup).
     for (let i = 0; i < format.length; i++) {
-      const ch = format[i];
-      if (ch !== "%") {
-        out += ch;
-        continue;
+      const pct = format.indexOf("%", i);
+      if (pct < 0) {
+        out += format.slice(i);
+        break;
       }
-      const c = format[++i];
+      if (pct > i) out += format.slice(i, pct);
+      i = pct + 1;
+      const c = format[i];
       switch (c) {
         case "%":
           out += "%";
