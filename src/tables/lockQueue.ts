@@ -97,13 +97,12 @@ export class LockQueue<M> {
     const f = fd();
     const k = this.kept;
     // A lock kept from earlier in this turn serves when it is the same one
-    // on the same descriptor; any other request converts it (fcntl) or
-    // takes a new one, and while that is busy the kept one stays queued for
-    // release.
-    if (k && k.fd !== f) this.release(); // kept on a descriptor this operation does not use
-    if (!(k && k.fd === f && k.mode === mode && k.current() === f)) {
-      if (!this.locker.tryLock(f, mode)) return BUSY;
-    }
+    // on the same descriptor. On another descriptor it is dropped first; on
+    // this one another mode converts it (fcntl), and while that is busy the
+    // kept lock stays queued for release.
+    const reuse = k !== undefined && k.fd === f && k.mode === mode && k.current() === f;
+    if (k !== undefined && k.fd !== f) this.release();
+    if (!reuse && !this.locker.tryLock(f, mode)) return BUSY;
     this.kept = undefined;
     let lost = false;
     try {

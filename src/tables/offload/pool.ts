@@ -12,9 +12,10 @@
  * One pool per driver kind (nss, sqlite, regexp/pcre), so a stuck regexp
  * never delays an NSS lookup. A pool starts no thread until its first call:
  * a process that serves only in-memory tables pays nothing. Each pool runs
- * one call (or one batch, below) per worker at a time and starts another worker (up to
- * MAX_WORKERS) only when every worker has been inside one call for longer
- * than STALL_MS; a steady stream of short calls therefore uses one worker.
+ * one call (or one batch, below) per worker at a time and starts another
+ * worker (up to MAX_WORKERS) only when every worker has been inside one
+ * call for longer than STALL_MS; a steady stream of short calls therefore
+ * uses one worker.
  * When every worker of a pool is stalled, further calls queue here and
  * offloadStalled() is true, which the busy monitor reports to master
  * ("taken"), so that master starts another process for new clients. Extra
@@ -94,9 +95,8 @@ interface Call {
 
 interface Slot {
   worker: Worker;
-  /** The batch the worker runs now (and its message id), or undefined when idle. */
+  /** The batch the worker runs now (its message id is its first call's), or undefined when idle. */
   current: Call[] | undefined;
-  batchId: number;
   startedAt: number;
   /**
    * The worker has loaded its code (it says so first thing). Until then its
@@ -227,7 +227,7 @@ export class OffloadPool {
 
   private start(): Slot {
     const worker = new Worker(workerUrl());
-    const slot: Slot = { worker, current: undefined, batchId: 0, startedAt: 0, ready: false, idleSince: 0, loaded: new Set(), dead: false };
+    const slot: Slot = { worker, current: undefined, startedAt: 0, ready: false, idleSince: 0, loaded: new Set(), dead: false };
     worker.onmessage = (e: MessageEvent<JobReply>) => this.answered(slot, e.data);
     worker.onerror = (e: ErrorEvent) => this.lose(slot, e.message || "worker failed");
     worker.addEventListener("close", () => this.lose(slot, "worker exited"));
@@ -265,12 +265,11 @@ export class OffloadPool {
       slot.worker.postMessage({ id: 0, calls: [{ job: p.job, arg: p.arg }] } satisfies JobRequest);
     }
     slot.current = batch;
-    slot.batchId = batch[0].id;
     slot.startedAt = performance.now();
     // A call in progress keeps the process alive; an idle worker does not.
     slot.worker.ref();
     this.stats.messages++;
-    slot.worker.postMessage({ id: slot.batchId, calls: batch.map((c) => ({ job: c.job, arg: c.arg })) } satisfies JobRequest);
+    slot.worker.postMessage({ id: batch[0].id, calls: batch.map((c) => ({ job: c.job, arg: c.arg })) } satisfies JobRequest);
   }
 
   private answered(slot: Slot, r: JobReply): void {
@@ -282,7 +281,7 @@ export class OffloadPool {
       return;
     }
     const batch = slot.current;
-    if (!batch || slot.batchId !== r.id) return;
+    if (!batch || batch[0].id !== r.id) return;
     slot.current = undefined;
     slot.idleSince = performance.now();
     slot.worker.unref();
