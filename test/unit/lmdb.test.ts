@@ -22,6 +22,7 @@ import type { Table } from "../../src/tables/table";
 import type { MainConfig } from "../../src/config/mainCf";
 import { escape, parseIn, runOracle, runOurs, withoutReference, PROXYMAP, requireOracle } from "../golden/lib/golden";
 import { WireClient, attrsToObject, encodeRequest } from "../helpers/wire";
+import { nextTurn, othersCanWrite } from "../helpers/fcntl-probe";
 
 // Until src/tables/registry.ts lists lmdb, put it in for these tests.
 if (!registry.findTableType("lmdb")) {
@@ -62,11 +63,6 @@ beforeAll(async () => {
   setTableMainConfig(config());
   await loadLmdb();
 });
-
-/** Let the event loop finish its turn (and drop the lmdb shared locks kept for it). */
-async function nextTurn(): Promise<void> {
-  await new Promise((r) => setImmediate(r));
-}
 
 describe("lmdb setup", () => {
   test("the format-1 addon is built", () => {
@@ -261,12 +257,6 @@ describe("lmdb driver", () => {
 });
 
 describe("lmdb lock lifetime", () => {
-  /** Can another process take the exclusive fcntl lock now? (perl, run while our event loop waits) */
-  function othersCanWrite(path: string): boolean {
-    const r = Bun.spawnSync(["perl", "-e", `use Fcntl; open(F, "+<", $ARGV[0]) or die; my $l = pack("s s x4 q q l x4", F_WRLCK, 0, 0, 0, 0); exit(fcntl(F, F_SETLK, $l) ? 0 : 3);`, path]);
-    return r.exitCode === 0;
-  }
-
   test("LOCK lookups of one event-loop turn share one shared lock, dropped before the next turn; an update drops it at once", async () => {
     const { dir, file } = build("a 1\nb 2\n");
     try {

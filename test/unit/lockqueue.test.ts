@@ -17,6 +17,7 @@ import { flockQueue, tryLock, unlock } from "../../src/tables/bdb/lock";
 import { LOCK_BUSY, LOCK_EXCLUSIVE, LOCK_NONE, LOCK_SHARED, tryFcntlLock } from "../../src/tables/lmdb/fcntl";
 import { LockQueue, type Locker } from "../../src/tables/lockQueue";
 import { requireCommand } from "../helpers/require";
+import { nextTurn, othersCanWrite } from "../helpers/fcntl-probe";
 
 const dir = mkdtempSync(join(tmpdir(), "lockqueue-"));
 const file = join(dir, "f");
@@ -105,13 +106,6 @@ describe("lock queue", () => {
   });
 });
 
-/** Can another process take an exclusive fcntl lock on the file now? (perl; our event loop waits meanwhile) */
-function othersCanWrite(): boolean {
-  requireCommand("perl", "apt-get install perl");
-  const r = Bun.spawnSync(["perl", "-e", `use Fcntl; open(F, "+<", $ARGV[0]) or die; my $l = pack("s s x4 q q l x4", F_WRLCK, 0, 0, 0, 0); exit(fcntl(F, F_SETLK, $l) ? 0 : 3);`, file]);
-  return r.exitCode === 0;
-}
-
 /** lmdb's Locker shape: fcntl locks, the shared one lingering until the end of the turn. */
 const FCNTL: Locker<number> = {
   tryLock: (fd, type) => {
@@ -127,8 +121,6 @@ const FCNTL: Locker<number> = {
   lingerMode: LOCK_SHARED,
 };
 
-const nextTurn = () => new Promise((r) => setImmediate(r));
-
 describe("lock queue, lingering shared lock (fcntl)", () => {
   test("kept for the rest of the turn, dropped after; an exclusive operation drops it at once", async () => {
     const q = new LockQueue(FCNTL);
@@ -136,12 +128,12 @@ describe("lock queue, lingering shared lock (fcntl)", () => {
     try {
       expect(q.run(() => fd, LOCK_SHARED, () => 1)).toBe(1);
       expect(q.run(() => fd, LOCK_SHARED, () => 2)).toBe(2);
-      expect(othersCanWrite()).toBe(false);
+      expect(othersCanWrite(file)).toBe(false);
       await nextTurn();
-      expect(othersCanWrite()).toBe(true);
+      expect(othersCanWrite(file)).toBe(true);
       q.run(() => fd, LOCK_SHARED, () => 3);
       expect(q.run(() => fd, LOCK_EXCLUSIVE, () => 4)).toBe(4);
-      expect(othersCanWrite()).toBe(true);
+      expect(othersCanWrite(file)).toBe(true);
     } finally {
       closeSync(fd);
     }
@@ -154,9 +146,9 @@ describe("lock queue, lingering shared lock (fcntl)", () => {
     try {
       expect(q.run(() => a, LOCK_SHARED, () => 1)).toBe(1);
       expect(q.run(() => b, LOCK_SHARED, () => 2)).toBe(2);
-      expect(othersCanWrite()).toBe(false);
+      expect(othersCanWrite(file)).toBe(false);
       await nextTurn();
-      expect(othersCanWrite()).toBe(true);
+      expect(othersCanWrite(file)).toBe(true);
     } finally {
       closeSync(a);
       closeSync(b);
